@@ -1,0 +1,211 @@
+package factory
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	capnp "capnproto.org/go/capnp/v3"
+
+	"github.com/factoryd/factoryd/caps"
+	"github.com/factoryd/factoryd/schema"
+	"github.com/factoryd/factoryd/vat"
+	"github.com/factoryd/factoryd/wire"
+)
+
+// argValue is one requestor argument, copied out of the create call.
+type argValue struct {
+	name  string
+	data  []byte
+	cap   capnp.Client
+	isCap bool
+}
+
+func releaseArgs(args []argValue) {
+	for _, a := range args {
+		a.cap.Release()
+	}
+}
+
+// createRequest is a create call's arguments, owned by the daemon once read.
+type createRequest struct {
+	args         []argValue
+	startTimeout time.Duration
+	sink         schema.DebugSink
+}
+
+func (r *createRequest) release() {
+	releaseArgs(r.args)
+	r.sink.Release()
+}
+
+func readCreateRequest(p schema.Requestor_create_Params) (req *createRequest, err error) {
+	req = &createRequest{}
+	defer func() {
+		if err != nil {
+			req.release()
+		}
+	}()
+	args, err := p.Args()
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < args.Len(); i++ {
+		a, err := readArg(args.At(i))
+		if err != nil {
+			return nil, err
+		}
+		req.args = append(req.args, a)
+	}
+	limits, err := p.Limits()
+	if err != nil {
+		return nil, err
+	}
+	req.startTimeout = time.Duration(limits.StartTimeoutMs()) * time.Millisecond
+	if p.HasDebugSink() {
+		req.sink = p.DebugSink().AddRef()
+	}
+	return req, nil
+}
+
+func readArg(a schema.Arg) (argValue, error) {
+	name, err := a.Name()
+	if err != nil {
+		return argValue{}, err
+	}
+	if err := checkName("argument", name); err != nil {
+		return argValue{}, err
+	}
+	if a.Which() == schema.Arg_Which_cap {
+		return argValue{name: name, cap: a.Cap().AddRef(), isCap: true}, nil
+	}
+	data, err := a.Data()
+	if err != nil {
+		return argValue{}, err
+	}
+	return argValue{name: name, data: append([]byte(nil), data...)}, nil
+}
+
+// create starts an instance of f for p, and returns the capability it published, wrapped in a
+// forwarder the caller owns. It consumes req. On failure nothing is left behind.
+func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *createRequest) (capnp.Client, error) {
+	timeout, err := d.startTimeout(req.startTimeout)
+	if err != nil {
+		req.release()
+		return capnp.Client{}, err
+	}
+	rec := f.Snapshot()
+	if !rec.Sealed {
+		req.release()
+		return capnp.Client{}, fmt.Errorf("factory %q: %w", rec.Name, ErrNotSealed)
+	}
+	inst, err := d.register(f, rec, p, req.args)
+	if err != nil {
+		req.release()
+		return capnp.Client{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	export, err := inst.start(ctx, req.sink, timeout)
+	if err != nil {
+		inst.kill("failed to start")
+		<-inst.done
+		return capnp.Client{}, err
+	}
+	client, fwd := caps.NewForwarder(export, inst, func() { inst.kill("released") })
+	inst.mu.Lock()
+	inst.fwd = fwd
+	inst.state = schema.InstanceState_running
+	inst.mu.Unlock()
+	d.log.Info("instance created", "instance", inst.id, "factory", rec.Name, "requestor", p.String())
+	return client, nil
+}
+
+func (d *Daemon) startTimeout(asked time.Duration) (time.Duration, error) {
+	switch {
+	case asked == 0:
+		return d.opts.StartTimeout, nil
+	case asked > d.opts.MaxStartTimeout:
+		return 0, fmt.Errorf("%w: start timeout %v is above the operator's maximum %v", ErrLimit, asked, d.opts.MaxStartTimeout)
+	}
+	return asked, nil
+}
+
+// start spawns the vat, connects to it and waits for the program's export. It steals sink.
+// When it returns an error the caller ends the instance.
+func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout time.Duration) (capnp.Client, error) {
+	stdout, stderr, err := i.startSinks(sink)
+	if err != nil {
+		return capnp.Client{}, err
+	}
+	proc, err := i.d.vats.Spawn(ctx, vat.Spec{Program: i.d.st.BlobPath(i.rec.Program), Stdout: stdout, Stderr: stderr})
+	closeFiles(stdout, stderr)
+	if err != nil {
+		i.d.unregister(i)
+		i.finishUnstarted()
+		return capnp.Client{}, err
+	}
+	if err := i.attach(proc); err != nil {
+		return capnp.Client{}, err
+	}
+	return i.awaitPublish(ctx, timeout)
+}
+
+// finishUnstarted ends an instance whose vat never ran.
+func (i *Instance) finishUnstarted() {
+	i.mu.Lock()
+	i.state = schema.InstanceState_ended
+	i.mu.Unlock()
+	i.cancel()
+	i.sinks.Wait()
+	releaseArgs(i.args)
+	close(i.done)
+}
+
+// attach connects to the running vat and starts watching it.
+func (i *Instance) attach(proc *vat.Process) error {
+	nc, err := net.FileConn(proc.Conn())
+	proc.Conn().Close()
+	i.mu.Lock()
+	i.proc = proc
+	i.mu.Unlock()
+	i.d.wg.Add(1)
+	go func() {
+		defer i.d.wg.Done()
+		<-proc.Done()
+		i.end(proc.Status())
+	}()
+	if err != nil {
+		return fmt.Errorf("%w: connect to vat: %v", vat.ErrStart, err)
+	}
+	host := schema.VatHost_ServerToClient(&vatHost{i: i})
+	conn := wire.NewConn(nc, &wire.Options{Bootstrap: capnp.Client(host)})
+	i.mu.Lock()
+	i.conn = conn
+	i.mu.Unlock()
+	return nil
+}
+
+func (i *Instance) awaitPublish(ctx context.Context, timeout time.Duration) (capnp.Client, error) {
+	select {
+	case c := <-i.published:
+		return c, nil
+	case <-i.proc.Done():
+		return capnp.Client{}, fmt.Errorf("%w: program %s before publishing its capability", vat.ErrStart, i.proc.Status())
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return capnp.Client{}, fmt.Errorf("%w: program did not publish its capability within %v", vat.ErrStart, timeout)
+		}
+		return capnp.Client{}, fmt.Errorf("%w: %v", vat.ErrStart, ctx.Err())
+	}
+}
+
+func closeFiles(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package factory
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/factoryd/factoryd/caps"
+	"github.com/factoryd/factoryd/digest"
+	"github.com/factoryd/factoryd/schema"
+	"github.com/factoryd/factoryd/store"
+)
+
+// session is the bootstrap capability of one client connection; it knows who the client is.
+type session struct {
+	d *Daemon
+	p Principal
+}
+
+func (s *session) UploadBlob(ctx context.Context, call schema.Daemon_uploadBlob) error {
+	w, err := s.d.st.NewBlobWriter(s.d.opts.MaxBlobSize)
+	if err != nil {
+		return toWire(err)
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return res.SetUpload(schema.BlobUpload_ServerToClient(&upload{d: s.d, w: w}))
+}
+
+func (s *session) Blob(ctx context.Context, call schema.Daemon_blob) error {
+	d, err := digestArg(call.Args().Sha256())
+	if err != nil {
+		return toWire(err)
+	}
+	b, err := caps.NewBlob(s.d.st, d)
+	if err != nil {
+		return toWire(err)
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		b.Release()
+		return err
+	}
+	return res.SetBlob(b)
+}
+
+func (s *session) NewFactory(ctx context.Context, call schema.Daemon_newFactory) error {
+	name, err := call.Args().Name()
+	if err != nil {
+		return err
+	}
+	f, err := s.d.reg.create(name, s.p.owner())
+	if err != nil {
+		return toWire(err)
+	}
+	s.d.log.Info("factory created", "factory", name, "owner", s.p.String())
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetBuilder(s.d.builderFacet(f, s.p))
+}
+
+func (s *session) Builder(ctx context.Context, call schema.Daemon_builder) error {
+	f, err := s.factory(call.Args().Name())
+	if err != nil {
+		return toWire(err)
+	}
+	if rec := f.Snapshot(); !s.p.owns(rec.Owner) {
+		return toWire(fmt.Errorf("%w: only the owner of factory %q holds its builder facet", ErrPermission, rec.Name))
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetBuilder(s.d.builderFacet(f, s.p))
+}
+
+func (s *session) Requestor(ctx context.Context, call schema.Daemon_requestor) error {
+	f, err := s.factory(call.Args().Name())
+	if err != nil {
+		return toWire(err)
+	}
+	if rec := f.Snapshot(); !rec.Sealed {
+		return toWire(fmt.Errorf("factory %q: %w", rec.Name, ErrNotSealed))
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetRequestor(s.d.requestorFacet(f, s.p))
+}
+
+func (s *session) Verifier(ctx context.Context, call schema.Daemon_verifier) error {
+	f, err := s.factory(call.Args().Name())
+	if err != nil {
+		return toWire(err)
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetVerifier(s.d.verifierFacet(f))
+}
+
+func (s *session) factory(name string, err error) (*Factory, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s.d.reg.byNameOrErr(name)
+}
+
+func (s *session) ListFactories(ctx context.Context, call schema.Daemon_listFactories) error {
+	recs := s.d.reg.list()
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	list, err := res.NewFactories(int32(len(recs)))
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		if err := fillFactoryInfo(list.At(i), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) ListInstances(ctx context.Context, call schema.Daemon_listInstances) error {
+	insts := s.d.instancesOf(s.p)
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	list, err := res.NewInstances(int32(len(insts)))
+	if err != nil {
+		return err
+	}
+	for i, inst := range insts {
+		if err := inst.fillInfo(list.At(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) KillInstance(ctx context.Context, call schema.Daemon_killInstance) error {
+	id, err := call.Args().Id()
+	if err != nil {
+		return err
+	}
+	inst, err := s.d.instanceFor(id, s.p)
+	if err != nil {
+		return toWire(err)
+	}
+	inst.kill("killed by " + s.p.String())
+	select {
+	case <-inst.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *session) Whoami(ctx context.Context, call schema.Daemon_whoami) error {
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	pr, err := res.NewPrincipal()
+	if err != nil {
+		return err
+	}
+	pr.SetUid(s.p.UID)
+	pr.SetGid(s.p.GID)
+	pr.SetPid(s.p.PID)
+	return pr.SetName(s.p.String())
+}
+
+func digestArg(b []byte, err error) (store.Digest, error) {
+	if err != nil {
+		return store.Digest{}, err
+	}
+	d, err := digest.FromBytes(b)
+	if err != nil {
+		return d, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,227 @@
+# The wire protocol of factoryd.
+#
+# Three kinds of peers speak it:
+#   - clients (factoryctl, Go programs) over the daemon's unix socket; their bootstrap is Daemon;
+#   - yields (confined instances) over fd 3; their bootstrap from the daemon is VatHost, and the
+#     one capability a yield publishes is what Requestor.create returns;
+#   - any holder of a capability the daemon serves (Blob, facets, InstanceControl, ...).
+#
+# Errors travel as Cap'n Proto exceptions whose reason begins with a bracketed code, e.g.
+# "[sealed] factory \"tax\" is sealed"; docs/protocol.md lists the codes. Ordinals never change.
+#
+# Every result the daemon returns carries at most one capability. capnp-go v3.1.0-alpha.2
+# leaks a reference to every capability but the last in a Return (its rpc package keeps the
+# Go 1.19 shared loop variable in ansent.destroy); a leaked reference to a yield's export would
+# keep the instance alive. So facets are opened one per call, seal returns one facet, create
+# returns the instance and control() its control facet, and a yield fetches each capability
+# of its endowment with its own call. schema_test.go enforces the rule.
+
+@0x9efe3d1253432936;
+
+using Go = import "/go.capnp";
+$Go.package("schema");
+$Go.import("github.com/factoryd/factoryd/schema");
+
+# ---------------------------------------------------------------------------------------------
+# Immutable content
+
+interface Blob {
+  # An immutable byte string held by the daemon, named by its SHA-256. Never a hole.
+
+  size @0 () -> (size :UInt64);
+  read @1 (offset :UInt64, count :UInt32) -> (data :Data);
+  # Returns at most count bytes (and at most the daemon's chunk limit) starting at offset; an
+  # empty result means offset is at or past the end.
+  digest @2 () -> (sha256 :Data);
+}
+
+interface BlobUpload {
+  # Streams bytes into a new blob. Calls are applied in the order sent; a client may pipeline
+  # many writes before waiting.
+
+  write @0 (data :Data) -> ();
+  commit @1 () -> (sha256 :Data, blob :Blob);
+  # Makes the blob durable and returns its digest. Identical content yields the same blob.
+}
+
+# ---------------------------------------------------------------------------------------------
+# The client-facing daemon
+
+interface Daemon {
+  uploadBlob @0 () -> (upload :BlobUpload);
+  blob @1 (sha256 :Data) -> (blob :Blob);
+  newFactory @2 (name :Text) -> (builder :Builder);
+  builder @3 (name :Text) -> (builder :Builder);
+  # The builder facet, for the factory's owner only.
+  requestor @4 (name :Text) -> (requestor :Requestor);
+  # The requestor facet of a sealed factory.
+  verifier @5 (name :Text) -> (verifier :Verifier);
+  listFactories @6 () -> (factories :List(FactoryInfo));
+  listInstances @7 () -> (instances :List(InstanceInfo));
+  # The caller's own instances.
+  killInstance @8 (id :Text) -> ();
+  whoami @9 () -> (principal :Principal);
+}
+
+struct Principal {
+  uid @0 :UInt32;
+  gid @1 :UInt32;
+  pid @2 :Int32;
+  name @3 :Text;
+  # The token the daemon built for this caller, printed readably.
+}
+
+enum ComponentKind {
+  data @0;      # an immutable blob installed by digest
+  sensory @1;   # a transitively read-only view served by this daemon
+  factory @2;   # the requestor facet of a sealed factory on this daemon
+  hole @3;      # anything else: a declared hole
+}
+
+struct ComponentInfo {
+  name @0 :Text;
+  kind @1 :ComponentKind;
+  sha256 @2 :Data;     # data components
+  size @3 :UInt64;     # data components
+  label @4 :Text;      # holes: the builder's label; factories: the component factory's name
+}
+
+struct FactoryInfo {
+  name @0 :Text;
+  id @1 :Text;           # stable identifier, hex
+  owner @2 :Text;        # the owner's principal
+  sealed @3 :Bool;
+  program @4 :Data;      # SHA-256 of the program blob; empty before setProgram
+  programSize @5 :UInt64;
+  components @6 :List(ComponentInfo);
+  createdAt @7 :Int64;   # unix nanoseconds
+  sealedAt @8 :Int64;    # unix nanoseconds, 0 before seal
+  discreet @9 :Bool;     # frozen at seal: no holes
+  holes @10 :UInt32;     # number of holes (frozen at seal)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Factory facets
+
+interface Builder {
+  # Held by the program's author. Every install fails with [sealed] once the factory is sealed.
+
+  setProgram @0 (sha256 :Data) -> ();
+  installData @1 (name :Text, sha256 :Data) -> ();
+  installSensory @2 (name :Text, cap :Capability) -> ();
+  installFactory @3 (name :Text, requestor :Requestor) -> ();
+  installHole @4 (name :Text, cap :Capability, label :Text) -> ();
+  seal @5 () -> (requestor :Requestor);
+  # Freezes the factory. Sealing twice returns the same facet; its verifier() is the
+  # factory's verifier facet.
+  info @6 () -> (info :FactoryInfo);
+  openYield @7 (yield :Capability) -> (control :InstanceControl);
+  # Succeeds only for a yield of this factory that its requestor handed to the builder.
+  destroy @8 () -> ();
+}
+
+interface Requestor {
+  create @0 (args :List(Arg), limits :Limits, debugSink :DebugSink) -> (instance :Capability);
+  # Starts a confined instance. The yield receives exactly the factory's components, the program
+  # and args. instance is the capability the program published; the instance ends when every
+  # reference to it is released, when the requestor disconnects, or when it is killed.
+  info @1 () -> (info :FactoryInfo);
+  isDiscreet @2 () -> (discreet :Bool);
+  verifier @3 () -> (verifier :Verifier);
+  control @4 (instance :Capability) -> (control :InstanceControl);
+  # The control facet of an instance this factory created (pipeline it on create's result).
+}
+
+interface Verifier {
+  verifyYield @0 (cap :Capability) -> (ok :Bool);
+  # True iff cap was created by this factory's create. Never calls cap.
+}
+
+struct Arg {
+  name @0 :Text;
+  union {
+    data @1 :Data;
+    cap @2 :Capability;
+  }
+}
+
+struct Limits {
+  # Zero means the operator's default; values above the operator's maxima are refused.
+  startTimeoutMs @0 :UInt32;
+  memoryBytes @1 :UInt64;
+  pids @2 :UInt32;
+  cpuMillipercent @3 :UInt32;  # CPU share in thousandths of one core, e.g. 500000 = half a core
+  openFiles @4 :UInt32;
+}
+
+enum Stream {
+  stdout @0;
+  stderr @1;
+}
+
+interface DebugSink {
+  # Supplied by the requestor; receives the yield's stdout and stderr. Never the builder's.
+  write @0 (stream :Stream, data :Data) -> ();
+}
+
+enum InstanceState {
+  starting @0;
+  running @1;
+  ended @2;
+}
+
+struct InstanceInfo {
+  id @0 :Text;
+  factory @1 :Text;
+  state @2 :InstanceState;
+  createdAt @3 :Int64;  # unix nanoseconds
+  endedAt @4 :Int64;
+  endReason @5 :Text;   # for the requestor only, e.g. "killed", "exited with status 2"
+  requestor @6 :Text;   # the requestor's principal
+  pid @7 :Int32;        # the vat's pid in the daemon's pid namespace, 0 once ended
+}
+
+interface InstanceControl {
+  # Held by the requestor (and by a builder the requestor handed the yield to).
+  info @0 () -> (info :InstanceInfo);
+  kill @1 () -> ();
+  wait @2 () -> (info :InstanceInfo);
+  # Returns once the instance has ended.
+}
+
+# ---------------------------------------------------------------------------------------------
+# The yield's side: fd 3
+
+interface VatHost {
+  # The daemon's bootstrap capability on a yield's fd 3.
+  endowment @0 () -> (endowment :Endowment);
+  # What the yield was created with, without capabilities: fetch each with component() or arg().
+  publish @1 (export :Capability) -> ();
+  # The yield's one exported capability; may be called once.
+  component @2 (name :Text) -> (cap :Capability);
+  # A component's capability: a Blob for data, a sensory view, a component factory's Requestor
+  # facet, or a hole.
+  arg @3 (name :Text) -> (cap :Capability);
+  # A capability argument of the requestor's.
+}
+
+struct Endowment {
+  components @0 :List(ComponentInfo);
+  args @1 :List(ArgInfo);
+}
+
+struct ArgInfo {
+  name @0 :Text;
+  union {
+    data @1 :Data;
+    cap @2 :Void;       # fetch with VatHost.arg(name)
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Conventional interfaces a program may export
+
+interface Job {
+  # What `factoryctl run` drives.
+  run @0 (input :Data) -> (output :Data);
+}

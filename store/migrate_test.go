@@ -1,0 +1,58 @@
+package store
+
+import (
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestMigrationsOrdered(t *testing.T) {
+	for i, m := range migrations {
+		assert.Equal(t, uint64(i+1), m.version, "migration %q", m.name)
+	}
+}
+
+func TestMigrateCreateBuckets(t *testing.T) {
+	s := openTemp(t)
+	v, err := s.Version()
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion(), v)
+	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketBlobs, bucketFactories, bucketNames} {
+			assert.NotNil(t, tx.Bucket(b), "bucket %s", b)
+		}
+		return nil
+	}))
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	for range 3 {
+		s, err := Open(dir, nil)
+		require.NoError(t, err)
+		v, err := s.Version()
+		require.NoError(t, err)
+		assert.Equal(t, SchemaVersion(), v)
+		require.NoError(t, s.Close())
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, SchemaVersion()+1))
+	}))
+	require.NoError(t, db.Close())
+	_, err = Open(dir, nil)
+	assert.ErrorIs(t, err, ErrCorrupt)
+}

@@ -1,0 +1,104 @@
+package vat
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// ExitStatus says how a vat ended.
+type ExitStatus struct {
+	Code   int         // exit code, when Signal is 0
+	Signal unix.Signal // the signal that ended it, or 0
+}
+
+// String formats the status as "exited with status 2" or "killed by signal 9 (killed)".
+func (s ExitStatus) String() string {
+	if s.Signal != 0 {
+		return fmt.Sprintf("killed by signal %d (%v)", int(s.Signal), s.Signal)
+	}
+	return fmt.Sprintf("exited with status %d", s.Code)
+}
+
+// Process is a running vat. It is signalled and reaped only through its pidfd, so a recycled
+// pid can never be hit. Its methods are safe for concurrent use.
+type Process struct {
+	pid     int
+	pidfd   *os.File // non-blocking, polled by the runtime's netpoller: no thread per vat
+	conn    *os.File
+	release func()
+
+	done   chan struct{}
+	status ExitStatus // set before done closes
+}
+
+func newProcess(pid, pidfd int, conn *os.File, release func()) (*Process, error) {
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		unix.Close(pidfd)
+		return nil, fmt.Errorf("pidfd: %w", err)
+	}
+	p := &Process{pid: pid, pidfd: os.NewFile(uintptr(pidfd), "pidfd"), conn: conn,
+		release: release, done: make(chan struct{})}
+	go p.reap()
+	return p, nil
+}
+
+// Pid returns the vat's pid in the daemon's pid namespace, for display only.
+func (p *Process) Pid() int { return p.pid }
+
+// Conn returns the daemon's end of the vat's RPC socket (the vat's fd 3). The caller closes it.
+func (p *Process) Conn() *os.File { return p.conn }
+
+// Done is closed once the vat has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Status returns how the vat ended; valid once Done is closed.
+func (p *Process) Status() ExitStatus {
+	<-p.done
+	return p.status
+}
+
+// Kill sends SIGKILL through the pidfd. Killing a vat that has exited is not an error.
+func (p *Process) Kill() error {
+	raw, err := p.pidfd.SyscallConn()
+	if err != nil {
+		return nil // closed: reaped already
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0)
+	}); err != nil {
+		return nil
+	}
+	if serr != nil && !errors.Is(serr, unix.ESRCH) {
+		return fmt.Errorf("kill vat %d: %w", p.pid, serr)
+	}
+	return nil
+}
+
+// reap waits, without blocking a thread, for the pidfd to become readable (the process exited),
+// then collects its status.
+func (p *Process) reap() {
+	defer close(p.done)
+	raw, err := p.pidfd.SyscallConn()
+	if err != nil {
+		return
+	}
+	var info unix.Siginfo
+	rerr := raw.Read(func(fd uintptr) bool {
+		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			return false
+		}
+		return err != nil || siginfoPid(&info) != 0
+	})
+	if rerr == nil {
+		p.status = statusOf(&info)
+	}
+	p.pidfd.Close()
+	if p.release != nil {
+		p.release()
+	}
+}
