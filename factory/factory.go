@@ -81,12 +81,27 @@ func (f *Factory) mutate(change func(r *store.Factory) error) error {
 	return f.mutateLocked(change)
 }
 
-func (f *Factory) mutateLocked(change func(r *store.Factory) error) error {
+// checkMutable fails with ErrSealed (or ErrNotFound once destroyed) before any other check, so
+// that every install on a sealed factory reports that it is sealed.
+func (f *Factory) checkMutable() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checkMutableLocked()
+}
+
+func (f *Factory) checkMutableLocked() error {
 	if f.destroyed {
 		return fmt.Errorf("factory %q: %w", f.rec.Name, ErrNotFound)
 	}
 	if f.rec.Sealed {
 		return fmt.Errorf("factory %q: %w", f.rec.Name, ErrSealed)
+	}
+	return nil
+}
+
+func (f *Factory) mutateLocked(change func(r *store.Factory) error) error {
+	if err := f.checkMutableLocked(); err != nil {
+		return err
 	}
 	next := f.rec.Clone()
 	if err := change(next); err != nil {
@@ -102,6 +117,9 @@ func (f *Factory) mutateLocked(change func(r *store.Factory) error) error {
 // SetProgram sets the program to the stored blob d, which the caller has checked to be a
 // runnable program.
 func (f *Factory) SetProgram(d store.Digest) error {
+	if err := f.checkMutable(); err != nil {
+		return err
+	}
 	info, err := f.st.Blob(d)
 	if err != nil {
 		return err
@@ -114,6 +132,9 @@ func (f *Factory) SetProgram(d store.Digest) error {
 
 // InstallData installs the stored blob d as an immutable data component.
 func (f *Factory) InstallData(name string, d store.Digest) error {
+	if err := f.checkMutable(); err != nil {
+		return err
+	}
 	info, err := f.st.Blob(d)
 	if err != nil {
 		return err
@@ -124,6 +145,9 @@ func (f *Factory) InstallData(name string, d store.Digest) error {
 // InstallFactory installs another factory's requestor facet; other must be sealed. Its frozen
 // holes join this factory's at seal.
 func (f *Factory) InstallFactory(name string, other *Factory) error {
+	if err := f.checkMutable(); err != nil {
+		return err
+	}
 	o := other.Snapshot()
 	if !o.Sealed {
 		return fmt.Errorf("%w: component factory %q is not sealed", ErrInvalid, o.Name)
@@ -160,6 +184,9 @@ func (f *Factory) install(c store.Component) error {
 }
 
 func (f *Factory) installLocked(c store.Component) error {
+	if err := f.checkMutableLocked(); err != nil {
+		return err
+	}
 	if err := checkName("component", c.Name); err != nil {
 		return err
 	}

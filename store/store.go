@@ -3,8 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,15 +68,19 @@ func Open(dir string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// openError classifies a failure to open the data file: another daemon holding it, an I/O or
+// permission error (passed on as is), or anything else bbolt refuses — a file that is not a
+// sound bbolt file — as corruption.
 func openError(dir string, err error) error {
+	var pathErr *fs.PathError
+	var errno syscall.Errno
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return fmt.Errorf("open %s: %w", dir, ErrLocked)
-	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
-		errors.Is(err, bolterrors.ErrVersionMismatch):
-		return fmt.Errorf("open %s: %w: %v", dir, ErrCorrupt, err)
+	case errors.As(err, &pathErr), errors.As(err, &errno):
+		return fmt.Errorf("open %s: %w", dir, err)
 	}
-	return fmt.Errorf("open %s: %w", dir, err)
+	return fmt.Errorf("open %s: %w: %v", dir, ErrCorrupt, err)
 }
 
 // Dir returns the data directory.

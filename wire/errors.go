@@ -100,8 +100,10 @@ func Decode(err error) error {
 		}
 	}
 	var ex *exc.Exception
-	if errors.As(err, &ex) && ex.Prefix != "" && ex.Cause != nil {
-		return &exc.Exception{Type: ex.Type, Cause: ex.Cause}
+	if errors.As(err, &ex) && ex.Cause != nil {
+		if inner := errors.Unwrap(ex.Cause); inner != nil {
+			return &exc.Exception{Type: ex.Type, Cause: inner}
+		}
 	}
 	return err
 }

@@ -1,0 +1,3 @@
+// Package testprogs holds programs that tests run inside vats. Each refuses to do anything
+// unless it is pid 1 of its own pid namespace with a socket on fd 3, i.e. inside a vat.
+package testprogs
