@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"capnproto.org/go/capnp/v3/exc"
@@ -99,11 +100,21 @@ func Decode(err error) error {
 			return &Error{Code: c, Message: msg[i+len(tag):]}
 		}
 	}
+	clean := annotation.ReplaceAllString(msg, "")
+	if clean == msg {
+		return err
+	}
+	return &exc.Exception{Type: exc.TypeOf(unwrapException(err)), Cause: errors.New(clean)}
+}
+
+// annotation matches the method annotations capnp-go prefixes to a remote error at each hop:
+// "factory.capnp:Job.run: " with names, "@0xbf3810f6b60d2e73.@0: " without.
+var annotation = regexp.MustCompile(`(?:[\w.-]+\.capnp:[\w]+\.[\w]+: )|(?:@0x[0-9a-f]+\.@\d+: )`)
+
+func unwrapException(err error) error {
 	var ex *exc.Exception
-	if errors.As(err, &ex) && ex.Cause != nil {
-		if inner := errors.Unwrap(ex.Cause); inner != nil {
-			return &exc.Exception{Type: ex.Type, Cause: inner}
-		}
+	if errors.As(err, &ex) {
+		return ex
 	}
 	return err
 }

@@ -1,5 +1,6 @@
 // Command probe is a test program: a Job whose input selects what it does.
 //
+//	(empty)   return nothing
 //	view      report, as JSON, what the program can see of the machine
 //	echo:X    return X
 //	crash     exit with status 2 without answering
@@ -48,6 +49,8 @@ func main() {
 func run(ctx context.Context, env *program.Env, input []byte) ([]byte, error) {
 	cmd, arg, _ := strings.Cut(string(input), ":")
 	switch cmd {
+	case "":
+		return nil, nil
 	case "view":
 		return json.Marshal(look(ctx, env))
 	case "echo":
