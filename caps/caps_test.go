@@ -48,7 +48,7 @@ func TestForwarderForwardsRevokesAndReportsRelease(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hi", out)
 	assert.Equal(t, "tag", f.Tag())
-	assert.Same(t, f, BrandOf(ctx, c), "the brand is the forwarder itself")
+	assert.Same(t, f, Classify(ctx, c).Object, "the brand is the forwarder itself")
 
 	f.Revoke(errors.New("instance ended"))
 	_, err = run(ctx, c, "again")
@@ -77,20 +77,41 @@ func TestBrandOfRemoteAndPromise(t *testing.T) {
 	remote := client.Bootstrap(ctx)
 	defer remote.Release()
 	require.NoError(t, remote.Resolve(ctx))
-	assert.Nil(t, BrandOf(ctx, remote))
+	assert.Equal(t, KindForeign, Classify(ctx, remote).Kind)
+	assert.Equal(t, Classify(ctx, remote).Key, Classify(ctx, remote).Key, "the same import, the same key")
 
-	local := capnp.Client(schema.Job_ServerToClient(job))
+	blob := &Blob{info: store.BlobInfo{Digest: store.Digest{1}}}
+	local := capnp.Client(schema.Blob_ServerToClient(blob))
 	defer local.Release()
-	assert.Same(t, job, BrandOf(ctx, local))
-	assert.Nil(t, BrandOf(ctx, capnp.Client{}))
+	assert.Equal(t, Class{Kind: KindBlob, Object: blob}, Classify(ctx, local))
+	assert.Equal(t, KindNull, Classify(ctx, capnp.Client{}).Kind)
+	plain := capnp.Client(schema.Job_ServerToClient(job))
+	defer plain.Release()
+	assert.Equal(t, KindForeign, Classify(ctx, plain).Kind, "a local server that is not Branded is foreign")
 
 	promise, resolver := capnp.NewLocalPromise[capnp.Client]()
 	defer promise.Release()
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	assert.Nil(t, BrandOf(short, promise), "an unresolved promise has no brand")
+	assert.Equal(t, KindUnresolved, Classify(short, promise).Kind, "an unresolved promise is a hole")
 	resolver.Fulfill(local.AddRef())
-	assert.Same(t, job, BrandOf(ctx, promise), "a resolved promise has its target's brand")
+	assert.Equal(t, KindBlob, Classify(ctx, promise).Kind, "a resolved promise has its target's kind")
+}
+
+func TestKinds(t *testing.T) {
+	for k := KindNull; k <= KindUnresolved; k++ {
+		if k.Sensory() {
+			assert.False(t, k.Hole(), "%v: a sensory kind is never a hole", k)
+		}
+		assert.NotContains(t, k.String(), "kind(", "every kind has a name")
+	}
+	for _, k := range []Kind{KindYield, KindDaemonObject, KindForeign, KindUnresolved} {
+		assert.True(t, k.Hole(), "%v", k)
+	}
+	for _, k := range []Kind{KindRequestor, KindMeter} {
+		assert.False(t, k.Hole(), "%v", k)
+		assert.False(t, k.Sensory(), "%v: not a hole, yet not sensory either", k)
+	}
 }
 
 func TestBlobReadsInChunks(t *testing.T) {

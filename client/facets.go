@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	capnp "capnproto.org/go/capnp/v3"
 
@@ -72,6 +73,48 @@ func (b *Builder) InstallHole(ctx context.Context, name string, c capnp.Client, 
 		}
 		return p.SetCap(c.AddRef())
 	}))
+}
+
+// InstallDropbox installs a dropbox the builder reads as the component name: a declared hole
+// from every instance to the builder.
+func (b *Builder) InstallDropbox(ctx context.Context, name, label string) error {
+	return call(b.cap.InstallDropbox(ctx, func(p schema.Builder_installDropbox_Params) error {
+		if err := p.SetName(name); err != nil {
+			return err
+		}
+		return p.SetLabel(label)
+	}))
+}
+
+// DropboxMessage is one message an instance posted to a dropbox.
+type DropboxMessage struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Data []byte    `json:"data"`
+}
+
+// Dropbox returns the messages posted to the named dropbox after sequence number after.
+func (b *Builder) Dropbox(ctx context.Context, name string, after uint64) ([]DropboxMessage, error) {
+	fut, release := b.cap.Dropbox(ctx, func(p schema.Builder_dropbox_Params) error {
+		p.SetAfter(after)
+		return p.SetName(name)
+	})
+	defer release()
+	res, err := fut.Struct()
+	if err != nil {
+		return nil, wire.Decode(err)
+	}
+	list, err := res.Messages()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DropboxMessage, 0, list.Len())
+	for i := 0; i < list.Len(); i++ {
+		m := list.At(i)
+		data, _ := m.Data()
+		out = append(out, DropboxMessage{Seq: m.Seq(), Time: time.Unix(0, m.Time()).UTC(), Data: append([]byte(nil), data...)})
+	}
+	return out, nil
 }
 
 // Seal freezes the factory and returns its requestor facet. Sealing a sealed factory returns
@@ -165,6 +208,9 @@ func (v *Verifier) Release() {
 		v.cap.Release()
 	}
 }
+
+// Cap lends the underlying capability.
+func (v *Verifier) Cap() capnp.Client { return capnp.Client(v.cap) }
 
 // VerifyYield reports whether c was created by this verifier's factory. c is borrowed.
 func (v *Verifier) VerifyYield(ctx context.Context, c capnp.Client) (bool, error) {

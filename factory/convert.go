@@ -1,6 +1,8 @@
 package factory
 
 import (
+	"github.com/factoryd/factoryd/audit"
+	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
 )
@@ -63,4 +65,140 @@ func fillComponentInfo(ci schema.ComponentInfo, c store.Component) error {
 	}
 	ci.SetSize(uint64(c.Size))
 	return ci.SetLabel(c.Label)
+}
+
+func fillAuditReport(out schema.AuditReport, r *audit.Report) error {
+	out.SetRoot(uint32(r.Root))
+	out.SetDiscreet(r.Discreet)
+	out.SetSealed(r.Sealed)
+	fs, err := out.NewFactories(int32(len(r.Factories)))
+	if err != nil {
+		return err
+	}
+	for i, f := range r.Factories {
+		if err := fillAuditFactory(fs.At(i), f); err != nil {
+			return err
+		}
+	}
+	if err := fillHoles(out, r.Holes); err != nil {
+		return err
+	}
+	return fillCovert(out, r.Covert)
+}
+
+func fillAuditFactory(out schema.AuditFactory, f audit.Factory) error {
+	if err := out.SetName(f.Name); err != nil {
+		return err
+	}
+	if err := out.SetId(f.ID); err != nil {
+		return err
+	}
+	out.SetSealed(f.Sealed)
+	out.SetDiscreet(f.Discreet)
+	if f.Program != "" {
+		d, err := digest.Parse(f.Program)
+		if err != nil {
+			return err
+		}
+		if err := out.SetProgram(d[:]); err != nil {
+			return err
+		}
+	}
+	list, err := out.NewComponents(int32(len(f.Components)))
+	if err != nil {
+		return err
+	}
+	for i, c := range f.Components {
+		if err := fillAuditComponent(list.At(i), c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fillAuditComponent(out schema.AuditComponent, c audit.Component) error {
+	out.SetKind(componentKinds[c.Kind])
+	out.SetHole(c.Hole)
+	out.SetFactory(int32(c.Factory))
+	out.SetSize(uint64(c.Size))
+	for _, set := range []struct {
+		f func(string) error
+		v string
+	}{{out.SetName, c.Name}, {out.SetReason, c.Reason}, {out.SetLabel, c.Label}, {out.SetHoleId, c.HoleID}} {
+		if err := set.f(set.v); err != nil {
+			return err
+		}
+	}
+	if c.Digest != "" {
+		d, err := digest.Parse(c.Digest)
+		if err != nil {
+			return err
+		}
+		return out.SetSha256(d[:])
+	}
+	return nil
+}
+
+func fillHoles(out schema.AuditReport, holes []audit.Hole) error {
+	list, err := out.NewHoles(int32(len(holes)))
+	if err != nil {
+		return err
+	}
+	for i, h := range holes {
+		hi := list.At(i)
+		for _, set := range []struct {
+			f func(string) error
+			v string
+		}{{hi.SetId, h.ID}, {hi.SetLabel, h.Label}, {hi.SetFactory, h.Factory}, {hi.SetComponent, h.Component},
+			{hi.SetReason, h.Reason}} {
+			if err := set.f(set.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func fillCovert(out schema.AuditReport, chans []audit.Channel) error {
+	list, err := out.NewCovert(int32(len(chans)))
+	if err != nil {
+		return err
+	}
+	for i, ch := range chans {
+		c := list.At(i)
+		c.SetBitsPerSecond(ch.BitsPerSecond)
+		c.SetUnbounded(ch.Unbounded)
+		for _, set := range []struct {
+			f func(string) error
+			v string
+		}{{c.SetName, ch.Name}, {c.SetBound, ch.Bound}, {c.SetRating, ch.Rating}, {c.SetNote, ch.Note}} {
+			if err := set.f(set.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func fillAuditEntries(res schema.Daemon_auditLog_Results, entries []store.AuditEntry) error {
+	list, err := res.NewEntries(int32(len(entries)))
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		out := list.At(i)
+		out.SetSeq(e.Seq)
+		out.SetTime(e.Time.UnixNano())
+		for _, set := range []struct {
+			f func(string) error
+			v string
+		}{{out.SetPrincipal, e.Principal}, {out.SetAction, e.Action}, {out.SetFactory, e.Factory},
+			{out.SetFactoryId, e.FactoryID}, {out.SetInstance, e.Instance}, {out.SetComponent, e.Component},
+			{out.SetKind, e.Kind}, {out.SetLabel, e.Label}, {out.SetDetail, e.Detail}} {
+			if err := set.f(set.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -9,8 +9,10 @@ import (
 
 	capnp "capnproto.org/go/capnp/v3"
 
+	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/caps"
 	"github.com/factoryd/factoryd/schema"
+	"github.com/factoryd/factoryd/store"
 	"github.com/factoryd/factoryd/vat"
 	"github.com/factoryd/factoryd/wire"
 )
@@ -120,6 +122,8 @@ func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *creat
 	inst.state = schema.InstanceState_running
 	inst.mu.Unlock()
 	d.log.Info("instance created", "instance", inst.id, "factory", rec.Name, "requestor", p.String())
+	d.record(store.AuditEntry{Principal: p.String(), UID: p.UID, Action: audit.InstanceCreated,
+		Factory: rec.Name, FactoryID: rec.ID.String(), Instance: inst.id})
 	return client, nil
 }
 

@@ -29,6 +29,9 @@ type Options struct {
 	MaxBlobSize int64
 	// MaxInstances bounds the live instances of the whole daemon. Default 4096.
 	MaxInstances int
+	// PromiseDeadline bounds the wait for a promised capability to resolve before it is
+	// judged (an unresolved promise is a hole). Default 2s.
+	PromiseDeadline time.Duration
 	// Vat configures the confinement of instances.
 	Vat *vat.Options
 }
@@ -51,6 +54,9 @@ func (o *Options) withDefaults() Options {
 	if r.MaxInstances <= 0 {
 		r.MaxInstances = 4096
 	}
+	if r.PromiseDeadline <= 0 {
+		r.PromiseDeadline = 2 * time.Second
+	}
 	return r
 }
 
@@ -64,6 +70,8 @@ type Daemon struct {
 	opts Options
 	reg  *registry
 	vats *vat.Spawner
+
+	foreign foreignIDs // identities of capabilities held by other connections
 
 	mu        sync.Mutex // guards the fields that follow
 	instances map[string]*Instance

@@ -7,7 +7,7 @@ import (
 
 	capnp "capnproto.org/go/capnp/v3"
 
-	"github.com/factoryd/factoryd/caps"
+	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
 	"github.com/factoryd/factoryd/vat"
@@ -24,7 +24,7 @@ type builder struct {
 	sealed schema.Requestor
 }
 
-// requestor is the Requestor facet: create instances, inspect the factory.
+// requestor is the Requestor facet: create instances, audit the factory.
 type requestor struct {
 	d *Daemon
 	f *Factory
@@ -36,6 +36,7 @@ type requestor struct {
 type verifier struct {
 	d *Daemon
 	f *Factory
+	p Principal
 }
 
 // The facet constructors return new clients, owned by the caller.
@@ -47,8 +48,8 @@ func (d *Daemon) requestorFacet(f *Factory, p Principal) schema.Requestor {
 	return schema.Requestor_ServerToClient(&requestor{d: d, f: f, p: p})
 }
 
-func (d *Daemon) verifierFacet(f *Factory) schema.Verifier {
-	return schema.Verifier_ServerToClient(&verifier{d: d, f: f})
+func (d *Daemon) verifierFacet(f *Factory, p Principal) schema.Verifier {
+	return schema.Verifier_ServerToClient(&verifier{d: d, f: f, p: p})
 }
 
 func (b *builder) SetProgram(ctx context.Context, call schema.Builder_setProgram) error {
@@ -56,10 +57,17 @@ func (b *builder) SetProgram(ctx context.Context, call schema.Builder_setProgram
 	if err != nil {
 		return toWire(err)
 	}
+	if err := b.f.checkMutable(); err != nil {
+		return toWire(err)
+	}
 	if err := b.d.checkProgram(d); err != nil {
 		return toWire(err)
 	}
-	return toWire(b.f.SetProgram(d))
+	if err := b.f.SetProgram(d); err != nil {
+		return toWire(err)
+	}
+	b.d.recordFactory(b.p, audit.ProgramSet, b.f, store.AuditEntry{Detail: "sha256:" + d.String()})
+	return nil
 }
 
 // checkProgram refuses a blob that cannot run in a vat, before it is ever started.
@@ -81,7 +89,17 @@ func (b *builder) InstallData(ctx context.Context, call schema.Builder_installDa
 	if err != nil {
 		return toWire(err)
 	}
-	return toWire(b.f.InstallData(name, d))
+	if err := b.f.InstallData(name, d); err != nil {
+		return toWire(err)
+	}
+	b.installed(name, store.KindData, "", "sha256:"+d.String())
+	return nil
+}
+
+// installed records a successful install in the audit log.
+func (b *builder) installed(name string, kind store.ComponentKind, label, detail string) {
+	b.d.recordFactory(b.p, audit.ComponentInstalled, b.f, store.AuditEntry{Component: name, Kind: string(kind),
+		Label: label, Detail: detail})
 }
 
 func (b *builder) InstallSensory(ctx context.Context, call schema.Builder_installSensory) error {
@@ -89,28 +107,18 @@ func (b *builder) InstallSensory(ctx context.Context, call schema.Builder_instal
 	if err != nil {
 		return err
 	}
-	c, err := sensoryComponent(ctx, call.Args().Cap())
+	if err := b.f.checkMutable(); err != nil {
+		return toWire(err)
+	}
+	c, err := b.d.sensoryComponent(ctx, call.Args().Cap())
 	if err != nil {
 		return toWire(err)
 	}
-	return toWire(b.f.InstallSensory(name, c))
-}
-
-// sensoryComponent describes cap as a sensory component the daemon can rebuild, judging by its
-// brand only: a blob or a verifier facet served by this daemon, or null. Anything else is
-// refused, never recorded as a hole behind the builder's back.
-func sensoryComponent(ctx context.Context, cap capnp.Client) (store.Component, error) {
-	if !cap.IsValid() {
-		return store.Component{}, nil
+	if err := b.f.InstallSensory(name, c); err != nil {
+		return toWire(err)
 	}
-	switch v := caps.BrandOf(ctx, cap).(type) {
-	case *caps.Blob:
-		return store.Component{Digest: v.ContentDigest()}, nil
-	case *verifier:
-		id := v.f.ID()
-		return store.Component{FactoryID: &id}, nil
-	}
-	return store.Component{}, fmt.Errorf("%w: only blobs and verifier facets served by this daemon are sensory; install anything else as a hole", ErrNotSensory)
+	b.installed(name, store.KindSensory, "", c.Sensory)
+	return nil
 }
 
 func (b *builder) InstallFactory(ctx context.Context, call schema.Builder_installFactory) error {
@@ -118,11 +126,18 @@ func (b *builder) InstallFactory(ctx context.Context, call schema.Builder_instal
 	if err != nil {
 		return err
 	}
-	r, ok := caps.BrandOf(ctx, capnp.Client(call.Args().Requestor())).(*requestor)
-	if !ok {
-		return toWire(fmt.Errorf("%w: not the requestor facet of a factory on this daemon", ErrInvalid))
+	if err := b.f.checkMutable(); err != nil {
+		return toWire(err)
 	}
-	return toWire(b.f.InstallFactory(name, r.f))
+	other, ok := b.d.requestorOf(ctx, capnp.Client(call.Args().Requestor()))
+	if !ok {
+		return toWire(fmt.Errorf("%w: not the requestor facet of a sealed factory on this daemon", ErrInvalid))
+	}
+	if err := b.f.InstallFactory(name, other); err != nil {
+		return toWire(err)
+	}
+	b.installed(name, store.KindFactory, other.Snapshot().Name, "")
+	return nil
 }
 
 func (b *builder) InstallHole(ctx context.Context, call schema.Builder_installHole) error {
@@ -134,14 +149,65 @@ func (b *builder) InstallHole(ctx context.Context, call schema.Builder_installHo
 	if err != nil {
 		return err
 	}
-	return toWire(b.f.InstallHole(name, call.Args().Cap().AddRef(), label))
+	if err := b.f.checkMutable(); err != nil {
+		return toWire(err)
+	}
+	cap := call.Args().Cap()
+	c := b.d.holeComponent(ctx, b.f, name, cap, label)
+	if err := b.f.InstallHole(c, cap.AddRef()); err != nil {
+		return toWire(err)
+	}
+	b.installed(name, store.KindHole, label, c.HoleID)
+	return nil
+}
+
+func (b *builder) InstallDropbox(ctx context.Context, call schema.Builder_installDropbox) error {
+	name, err := call.Args().Name()
+	if err != nil {
+		return err
+	}
+	label, err := call.Args().Label()
+	if err != nil {
+		return err
+	}
+	c := store.Component{Name: name, Label: label, HoleID: dropboxID(b.f, name),
+		Why: "a dropbox: every message a yield posts is read by the builder"}
+	if err := b.f.InstallHole(c, capnp.Client{}); err != nil {
+		return toWire(err)
+	}
+	b.installed(name, store.KindHole, label, c.HoleID)
+	return nil
+}
+
+func (b *builder) Dropbox(ctx context.Context, call schema.Builder_dropbox) error {
+	name, err := call.Args().Name()
+	if err != nil {
+		return err
+	}
+	if c, ok := b.f.Snapshot().Component(name); !ok || c.HoleID != dropboxID(b.f, name) {
+		return toWire(fmt.Errorf("dropbox %q: %w", name, ErrNotFound))
+	}
+	msgs, err := b.d.st.DropboxMessages(b.f.ID(), name, call.Args().After(), maxDropboxRead)
+	if err != nil {
+		return toWire(err)
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return fillDropboxMessages(res, msgs)
 }
 
 func (b *builder) Seal(ctx context.Context, call schema.Builder_seal) error {
+	wasSealed := b.f.Sealed()
 	if err := b.f.Seal(b.d.reg.holesOf); err != nil {
 		return toWire(err)
 	}
-	b.d.log.Info("factory sealed", "factory", b.f.Snapshot().Name)
+	if !wasSealed {
+		rec := b.f.Snapshot()
+		b.d.log.Info("factory sealed", "factory", rec.Name, "holes", len(rec.Holes))
+		b.d.recordFactory(b.p, audit.FactorySealed, b.f, store.AuditEntry{Detail: verdictText(rec)})
+	}
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -180,12 +246,19 @@ func (b *builder) Info(ctx context.Context, call schema.Builder_info) error {
 	return fillFactoryInfo(info, b.f.Snapshot())
 }
 
+func (b *builder) Holes(ctx context.Context, call schema.Builder_holes) error {
+	return fillReport(b.d, b.f, call.AllocResults)
+}
+
 func (b *builder) OpenYield(ctx context.Context, call schema.Builder_openYield) error {
 	inst, ok := b.d.yieldOf(ctx, call.Args().Yield())
 	if !ok || inst.factory != b.f {
 		return toWire(fmt.Errorf("%w: not a yield of this factory", ErrInvalid))
 	}
-	b.d.log.Info("yield opened by builder", "factory", b.f.Snapshot().Name, "instance", inst.id)
+	b.d.log.Info("yield opened by its builder", "factory", b.f.Snapshot().Name, "instance", inst.id)
+	b.d.record(store.AuditEntry{Principal: b.p.String(), UID: inst.requestor.UID, Action: audit.YieldOpened,
+		Factory: inst.rec.Name, FactoryID: inst.rec.ID.String(), Instance: inst.id,
+		Detail: "the requestor handed this yield to the builder"})
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -194,11 +267,14 @@ func (b *builder) OpenYield(ctx context.Context, call schema.Builder_openYield) 
 }
 
 func (b *builder) Destroy(ctx context.Context, call schema.Builder_destroy) error {
-	name := b.f.Snapshot().Name
+	rec := b.f.Snapshot()
 	if err := b.d.reg.destroy(b.f); err != nil {
 		return toWire(err)
 	}
-	b.d.log.Info("factory destroyed", "factory", name)
+	b.d.st.DeleteDropboxes(rec.ID)
+	b.d.log.Info("factory destroyed", "factory", rec.Name)
+	b.d.record(store.AuditEntry{Principal: b.p.String(), UID: b.p.UID, Public: true, Action: audit.FactoryDestroyed,
+		Factory: rec.Name, FactoryID: rec.ID.String()})
 	return nil
 }
 
@@ -258,15 +334,55 @@ func (r *requestor) Verifier(ctx context.Context, call schema.Requestor_verifier
 	if err != nil {
 		return err
 	}
-	return res.SetVerifier(r.d.verifierFacet(r.f))
+	return res.SetVerifier(r.d.verifierFacet(r.f, r.p))
 }
 
-func (v *verifier) VerifyYield(ctx context.Context, call schema.Verifier_verifyYield) error {
-	inst, ok := v.d.yieldOf(ctx, call.Args().Cap())
+func (r *requestor) Holes(ctx context.Context, call schema.Requestor_holes) error {
+	return fillReport(r.d, r.f, call.AllocResults)
+}
+
+// Compare judges other by its brand only: it is never called.
+func (r *requestor) Compare(ctx context.Context, call schema.Requestor_compare) error {
+	verdict := audit.NotAFactory
+	candidate, ok := r.d.requestorOf(ctx, call.Args().Other())
+	if ok {
+		verdict = audit.Compare(r.f.Snapshot().Holes, candidate.Snapshot().Holes)
+	}
+	policy := r.f.Snapshot()
+	r.d.record(store.AuditEntry{Principal: r.p.String(), UID: r.p.UID, Action: audit.CompareAsked,
+		Factory: policy.Name, FactoryID: policy.ID.String(), Detail: compareDetail(candidate, verdict)})
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
 	}
-	res.SetOk(ok && inst.factory == v.f)
+	res.SetResult(schema.CompareResult(verdict))
 	return nil
+}
+
+func compareDetail(candidate *Factory, v audit.Verdict) string {
+	if candidate == nil {
+		return "candidate: not a factory of this daemon; " + v.String()
+	}
+	return "candidate: " + candidate.Snapshot().Name + "; " + v.String()
+}
+
+func (v *verifier) VerifyYield(ctx context.Context, call schema.Verifier_verifyYield) error {
+	inst, ok := v.d.yieldOf(ctx, call.Args().Cap())
+	ok = ok && inst.factory == v.f
+	rec := v.f.Snapshot()
+	v.d.record(store.AuditEntry{Principal: v.p.String(), UID: v.p.UID, Action: audit.VerifyAsked,
+		Factory: rec.Name, FactoryID: rec.ID.String(), Detail: fmt.Sprintf("verified: %v", ok)})
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	res.SetOk(ok)
+	return nil
+}
+
+func verdictText(rec *store.Factory) string {
+	if rec.Discreet {
+		return "discreet"
+	}
+	return fmt.Sprintf("%d hole(s)", len(rec.Holes))
 }

@@ -163,12 +163,14 @@ func (f *Factory) InstallSensory(name string, c store.Component) error {
 	return f.install(c)
 }
 
-// InstallHole records a hole. It steals cap, which yields will receive; it may be null.
-func (f *Factory) InstallHole(name string, cap capnp.Client, label string) error {
+// InstallHole records the hole c, described by the caller (its identity and why it is a
+// hole). It steals cap, which yields will receive; it may be null.
+func (f *Factory) InstallHole(c store.Component, cap capnp.Client) error {
+	c.Kind = store.KindHole
 	f.mu.Lock()
-	err := f.installLocked(store.Component{Name: name, Kind: store.KindHole, Label: label})
+	err := f.installLocked(c)
 	if err == nil {
-		f.live[name] = cap
+		f.live[c.Name] = cap
 	}
 	f.mu.Unlock()
 	if err != nil {
@@ -228,7 +230,7 @@ func holeSet(r *store.Factory, holesOf func(store.FactoryID) ([]string, error)) 
 	for _, c := range r.Components {
 		switch c.Kind {
 		case store.KindHole:
-			holes = append(holes, r.ID.String()+"/"+c.Name)
+			holes = append(holes, c.HoleID)
 		case store.KindFactory:
 			sub, err := holesOf(*c.FactoryID)
 			if err != nil {

@@ -72,7 +72,7 @@ func TestSealFreezesEverything(t *testing.T) {
 		{"installData with a bad name", func() error { return f.InstallData("../x", fx.data) }},
 		{"installFactory", func() error { return f.InstallFactory("sub", other) }},
 		{"installSensory", func() error { return f.InstallSensory("view", store.Component{Digest: fx.data}) }},
-		{"installHole", func() error { return f.InstallHole("net", capnp.Client{}, "the network") }},
+		{"installHole", func() error { return f.InstallHole(hole("net", "the network"), capnp.Client{}) }},
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
@@ -126,11 +126,11 @@ func TestHoleSetUnion(t *testing.T) {
 	assert.True(t, discreet.Snapshot().Discreet)
 
 	leaky := fx.newFactory(t, "leaky")
-	require.NoError(t, leaky.InstallHole("net", capnp.Client{}, "network access"))
+	require.NoError(t, leaky.InstallHole(hole("net", "network access"), capnp.Client{}))
 	require.NoError(t, leaky.Seal(fx.reg.holesOf))
 	lr := leaky.Snapshot()
 	assert.False(t, lr.Discreet)
-	assert.Equal(t, []string{lr.ID.String() + "/net"}, lr.Holes)
+	assert.Equal(t, []string{"test:net"}, lr.Holes)
 
 	outer := fx.newFactory(t, "outer")
 	require.NoError(t, outer.InstallFactory("a", discreet))
@@ -181,4 +181,8 @@ func TestRegistryReload(t *testing.T) {
 	assert.Equal(t, "draft", got[0].Name)
 	assert.False(t, got[0].Sealed)
 	assert.Equal(t, f.Snapshot(), got[1])
+}
+
+func hole(name, label string) store.Component {
+	return store.Component{Name: name, Label: label, HoleID: "test:" + name}
 }

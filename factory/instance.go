@@ -12,6 +12,7 @@ import (
 	capnp "capnproto.org/go/capnp/v3"
 	"capnproto.org/go/capnp/v3/rpc"
 
+	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/caps"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
@@ -48,6 +49,14 @@ type Instance struct {
 	killReason string
 	endReason  string
 	ended      time.Time
+	wasRunning bool // it had started before it ended
+}
+
+// running reports whether the instance ever ran (published its capability).
+func (i *Instance) running() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.wasRunning
 }
 
 func newInstanceID() string {
@@ -108,20 +117,10 @@ func (d *Daemon) instanceFor(id string, p Principal) (*Instance, error) {
 	return i, nil
 }
 
-// yieldOf returns the instance whose export c is, judged by brand only.
-func (d *Daemon) yieldOf(ctx context.Context, c capnp.Client) (*Instance, bool) {
-	ctx, cancel := context.WithTimeout(ctx, promiseDeadline)
-	defer cancel()
-	fwd, ok := caps.BrandOf(ctx, c).(*caps.Forwarder)
-	if !ok {
-		return nil, false
-	}
-	i, ok := fwd.Tag().(*Instance)
-	return i, ok
+// principal is who the instance acts as: its requestor, through this instance.
+func (i *Instance) principal() Principal {
+	return Principal{UID: i.requestor.UID, GID: i.requestor.GID, Instance: i.id}
 }
-
-// promiseDeadline bounds the wait for a promised capability to resolve before it is judged.
-const promiseDeadline = 2 * time.Second
 
 // kill ends the instance; reason is what its requestor will read. It does not wait.
 func (i *Instance) kill(reason string) {
@@ -145,6 +144,7 @@ func (i *Instance) control() schema.InstanceControl {
 // stops the debug sink and forgets the instance.
 func (i *Instance) end(status vat.ExitStatus) {
 	i.mu.Lock()
+	i.wasRunning = i.state == schema.InstanceState_running
 	i.state = schema.InstanceState_ended
 	i.ended = time.Now()
 	i.endReason = i.killReason
@@ -169,6 +169,12 @@ func (i *Instance) end(status vat.ExitStatus) {
 	}
 	i.d.unregister(i)
 	i.d.log.Info("instance ended", "instance", i.id, "factory", i.rec.Name)
+	if i.running() {
+		// Only that it ended: how (an exit status) is the yield's to choose, so it is not
+		// recorded; and the entry is the requestor's alone.
+		i.d.record(store.AuditEntry{Principal: i.requestor.String(), UID: i.requestor.UID,
+			Action: audit.InstanceEnded, Factory: i.rec.Name, FactoryID: i.rec.ID.String(), Instance: i.id})
+	}
 	close(i.done)
 }
 

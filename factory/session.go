@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/caps"
 	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/schema"
@@ -56,6 +57,7 @@ func (s *session) NewFactory(ctx context.Context, call schema.Daemon_newFactory)
 		return toWire(err)
 	}
 	s.d.log.Info("factory created", "factory", name, "owner", s.p.String())
+	s.d.recordFactory(s.p, audit.FactoryCreated, f, store.AuditEntry{})
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func (s *session) Verifier(ctx context.Context, call schema.Daemon_verifier) err
 	if err != nil {
 		return err
 	}
-	return res.SetVerifier(s.d.verifierFacet(f))
+	return res.SetVerifier(s.d.verifierFacet(f, s.p))
 }
 
 func (s *session) factory(name string, err error) (*Factory, error) {

@@ -102,28 +102,34 @@ func (h *vatHost) componentCap(c store.Component) (capnp.Client, error) {
 		if err != nil {
 			return capnp.ErrorClient(err), nil
 		}
-		p := Principal{UID: h.i.requestor.UID, GID: h.i.requestor.GID, Instance: h.i.id}
-		return capnp.Client(d.requestorFacet(f, p)), nil
+		return capnp.Client(d.requestorFacet(f, h.i.principal())), nil
 	case store.KindSensory:
-		return d.sensoryCap(c)
+		return d.sensoryCap(c, h.i.principal())
 	case store.KindHole:
+		if c.HoleID == dropboxID(h.i.factory, c.Name) {
+			return capnp.Client(schema.Dropbox_ServerToClient(&dropbox{d: d, f: h.i.factory, name: c.Name})), nil
+		}
 		return h.i.factory.Live(c.Name), nil
 	}
 	return capnp.Client{}, fmt.Errorf("%w: unknown component kind %q", ErrInvalid, c.Kind)
 }
 
-// sensoryCap rebuilds a sensory component from its record. The caller owns the result.
-func (d *Daemon) sensoryCap(c store.Component) (capnp.Client, error) {
-	switch {
-	case !c.Digest.IsZero():
+// sensoryCap rebuilds a sensory component from its record, for principal p. The caller owns
+// the result.
+func (d *Daemon) sensoryCap(c store.Component, p Principal) (capnp.Client, error) {
+	switch c.Sensory {
+	case "blob":
 		b, err := caps.NewBlob(d.st, c.Digest)
 		return capnp.Client(b), err
-	case c.FactoryID != nil:
+	case "tree":
+		t, err := caps.NewTree(d.st, c.Digest)
+		return capnp.Client(t), err
+	case "verifier":
 		f, err := d.reg.get(*c.FactoryID)
 		if err != nil {
 			return capnp.ErrorClient(err), nil
 		}
-		return capnp.Client(d.verifierFacet(f)), nil
+		return capnp.Client(d.verifierFacet(f, p)), nil
 	}
 	return capnp.Client{}, nil
 }

@@ -35,6 +35,33 @@ interface Blob {
   digest @2 () -> (sha256 :Data);
 }
 
+interface Tree {
+  # A transitively read-only view of named entries, served by the daemon: every capability it
+  # returns is itself sensory (a Blob or a Tree). Never a hole. A tree is content-addressed: its
+  # digest is that of its canonical listing, stored as a blob.
+
+  list @0 () -> (entries :List(TreeEntry));
+  get @1 (name :Text) -> (cap :Capability);
+  digest @2 () -> (sha256 :Data);
+}
+
+enum TreeEntryKind {
+  blob @0;
+  tree @1;
+}
+
+struct TreeEntry {
+  name @0 :Text;
+  kind @1 :TreeEntryKind;
+  sha256 @2 :Data;
+  size @3 :UInt64;     # blobs
+}
+
+interface Dropbox {
+  # A place a yield can post messages its factory's builder reads: a declared hole, by design.
+  post @0 (data :Data) -> ();
+}
+
 interface BlobUpload {
   # Streams bytes into a new blob. Calls are applied in the order sent; a client may pipeline
   # many writes before waiting.
@@ -61,6 +88,26 @@ interface Daemon {
   # The caller's own instances.
   killInstance @8 (id :Text) -> ();
   whoami @9 () -> (principal :Principal);
+  newTree @10 (entries :List(TreeEntry)) -> (tree :Tree);
+  # Builds a tree from stored blobs and trees named by digest (kind and sha256 of each entry).
+  verifyInstance @11 (factory :Text, instance :Text) -> (ok :Bool);
+  # Whether one of the caller's instances was created by the named factory.
+  auditLog @12 (factory :Text, limit :UInt32) -> (entries :List(AuditEntry));
+  # The audit log entries the caller may see, newest last; factory "" means all.
+}
+
+struct AuditEntry {
+  seq @0 :UInt64;
+  time @1 :Int64;          # unix nanoseconds
+  principal @2 :Text;      # who acted
+  action @3 :Text;         # e.g. "factory.sealed", "instance.created"
+  factory @4 :Text;
+  factoryId @5 :Text;
+  instance @6 :Text;
+  component @7 :Text;
+  kind @8 :Text;
+  label @9 :Text;
+  detail @10 :Text;
 }
 
 struct Principal {
@@ -118,6 +165,18 @@ interface Builder {
   openYield @7 (yield :Capability) -> (control :InstanceControl);
   # Succeeds only for a yield of this factory that its requestor handed to the builder.
   destroy @8 () -> ();
+  holes @9 () -> (report :AuditReport);
+  # The audit as it stands; frozen once sealed.
+  dropbox @10 (name :Text, after :UInt64) -> (messages :List(DropboxMessage));
+  # Messages yields posted to the named dropbox component, after sequence number after.
+  installDropbox @11 (name :Text, label :Text) -> ();
+  # Installs a Dropbox the builder reads: a declared hole from every yield to the builder.
+}
+
+struct DropboxMessage {
+  seq @0 :UInt64;
+  time @1 :Int64;
+  data @2 :Data;
 }
 
 interface Requestor {
@@ -130,6 +189,66 @@ interface Requestor {
   verifier @3 () -> (verifier :Verifier);
   control @4 (instance :Capability) -> (control :InstanceControl);
   # The control facet of an instance this factory created (pipeline it on create's result).
+  holes @5 () -> (report :AuditReport);
+  # The proof of what an instance could leak through, frozen at seal.
+  compare @6 (other :Capability) -> (result :CompareResult);
+  # subset iff other is a sealed factory on this daemon whose holes are all holes of this one
+  # (use a factory as a policy: "the holes I accept"). Never calls other.
+}
+
+enum CompareResult {
+  subset @0;
+  extraHoles @1;
+  notAFactory @2;
+}
+
+struct AuditReport {
+  # The proof tree as a graph: factories[root] is the audited factory; a component naming a
+  # nested factory points at its entry, so a factory reached twice is described once.
+  root @0 :UInt32;
+  factories @1 :List(AuditFactory);
+  holes @2 :List(HoleInfo);          # the hole set: the union over the whole graph
+  covert @3 :List(CovertChannel);    # what confinement cannot close, with bounds
+  discreet @4 :Bool;
+  sealed @5 :Bool;
+}
+
+struct AuditFactory {
+  name @0 :Text;
+  id @1 :Text;
+  sealed @2 :Bool;
+  discreet @3 :Bool;
+  program @4 :Data;
+  components @5 :List(AuditComponent);
+}
+
+struct AuditComponent {
+  name @0 :Text;
+  kind @1 :ComponentKind;
+  hole @2 :Bool;
+  reason @3 :Text;       # why it is, or is not, a hole
+  label @4 :Text;
+  factory @5 :Int32;     # index of a nested factory in AuditReport.factories, or -1
+  holeId @6 :Text;       # the identity of the capability, for holes
+  sha256 @7 :Data;
+  size @8 :UInt64;
+}
+
+struct HoleInfo {
+  id @0 :Text;           # identity of the capability: the same capability has the same id
+  label @1 :Text;
+  factory @2 :Text;      # the factory that installed it
+  component @3 :Text;
+  reason @4 :Text;
+}
+
+struct CovertChannel {
+  name @0 :Text;
+  bound @1 :Text;            # e.g. "12.5 bit/s" or "unbounded"
+  bitsPerSecond @2 :Float64; # when bounded
+  unbounded @3 :Bool;
+  rating @4 :Text;           # TCSEC guideline: "acceptable" (< 0.1 bit/s), "audit" (0.1-100), "high" (> 100)
+  note @5 :Text;
 }
 
 interface Verifier {

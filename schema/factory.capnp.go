@@ -9,6 +9,7 @@ import (
 	schemas "capnproto.org/go/capnp/v3/schemas"
 	server "capnproto.org/go/capnp/v3/server"
 	context "context"
+	math "math"
 	strconv "strconv"
 )
 
@@ -709,6 +710,1189 @@ type Blob_digest_Results_Future struct{ *capnp.Future }
 func (f Blob_digest_Results_Future) Struct() (Blob_digest_Results, error) {
 	p, err := f.Future.Ptr()
 	return Blob_digest_Results(p.Struct()), err
+}
+
+type Tree capnp.Client
+
+// Tree_TypeID is the unique identifier for the type Tree.
+const Tree_TypeID = 0xc94f84d873c0751f
+
+func (c Tree) List(ctx context.Context, params func(Tree_list_Params) error) (Tree_list_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xc94f84d873c0751f,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Tree",
+			MethodName:    "list",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Tree_list_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Tree_list_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Tree) Get(ctx context.Context, params func(Tree_get_Params) error) (Tree_get_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xc94f84d873c0751f,
+			MethodID:      1,
+			InterfaceName: "factory.capnp:Tree",
+			MethodName:    "get",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Tree_get_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Tree_get_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Tree) Digest(ctx context.Context, params func(Tree_digest_Params) error) (Tree_digest_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xc94f84d873c0751f,
+			MethodID:      2,
+			InterfaceName: "factory.capnp:Tree",
+			MethodName:    "digest",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Tree_digest_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Tree_digest_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Tree) WaitStreaming() error {
+	return capnp.Client(c).WaitStreaming()
+}
+
+// String returns a string that identifies this capability for debugging
+// purposes.  Its format should not be depended on: in particular, it
+// should not be used to compare clients.  Use IsSame to compare clients
+// for equality.
+func (c Tree) String() string {
+	return "Tree(" + capnp.Client(c).String() + ")"
+}
+
+// AddRef creates a new Client that refers to the same capability as c.
+// If c is nil or has resolved to null, then AddRef returns nil.
+func (c Tree) AddRef() Tree {
+	return Tree(capnp.Client(c).AddRef())
+}
+
+// Release releases a capability reference.  If this is the last
+// reference to the capability, then the underlying resources associated
+// with the capability will be released.
+//
+// Release will panic if c has already been released, but not if c is
+// nil or resolved to null.
+func (c Tree) Release() {
+	capnp.Client(c).Release()
+}
+
+// Resolve blocks until the capability is fully resolved or the Context
+// expires.
+func (c Tree) Resolve(ctx context.Context) error {
+	return capnp.Client(c).Resolve(ctx)
+}
+
+func (c Tree) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Client(c).EncodeAsPtr(seg)
+}
+
+func (Tree) DecodeFromPtr(p capnp.Ptr) Tree {
+	return Tree(capnp.Client{}.DecodeFromPtr(p))
+}
+
+// IsValid reports whether c is a valid reference to a capability.
+// A reference is invalid if it is nil, has resolved to null, or has
+// been released.
+func (c Tree) IsValid() bool {
+	return capnp.Client(c).IsValid()
+}
+
+// IsSame reports whether c and other refer to a capability created by the
+// same call to NewClient.  This can return false negatives if c or other
+// are not fully resolved: use Resolve if this is an issue.  If either
+// c or other are released, then IsSame panics.
+func (c Tree) IsSame(other Tree) bool {
+	return capnp.Client(c).IsSame(capnp.Client(other))
+}
+
+// Update the flowcontrol.FlowLimiter used to manage flow control for
+// this client. This affects all future calls, but not calls already
+// waiting to send. Passing nil sets the value to flowcontrol.NopLimiter,
+// which is also the default.
+func (c Tree) SetFlowLimiter(lim fc.FlowLimiter) {
+	capnp.Client(c).SetFlowLimiter(lim)
+}
+
+// Get the current flowcontrol.FlowLimiter used to manage flow control
+// for this client.
+func (c Tree) GetFlowLimiter() fc.FlowLimiter {
+	return capnp.Client(c).GetFlowLimiter()
+}
+
+// A Tree_Server is a Tree with a local implementation.
+type Tree_Server interface {
+	List(context.Context, Tree_list) error
+
+	Get(context.Context, Tree_get) error
+
+	Digest(context.Context, Tree_digest) error
+}
+
+// Tree_NewServer creates a new Server from an implementation of Tree_Server.
+func Tree_NewServer(s Tree_Server) *server.Server {
+	c, _ := s.(server.Shutdowner)
+	return server.New(Tree_Methods(nil, s), s, c)
+}
+
+// Tree_ServerToClient creates a new Client from an implementation of Tree_Server.
+// The caller is responsible for calling Release on the returned Client.
+func Tree_ServerToClient(s Tree_Server) Tree {
+	return Tree(capnp.NewClient(Tree_NewServer(s)))
+}
+
+// Tree_Methods appends Methods to a slice that invoke the methods on s.
+// This can be used to create a more complicated Server.
+func Tree_Methods(methods []server.Method, s Tree_Server) []server.Method {
+	if cap(methods) == 0 {
+		methods = make([]server.Method, 0, 3)
+	}
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xc94f84d873c0751f,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Tree",
+			MethodName:    "list",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.List(ctx, Tree_list{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xc94f84d873c0751f,
+			MethodID:      1,
+			InterfaceName: "factory.capnp:Tree",
+			MethodName:    "get",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Get(ctx, Tree_get{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xc94f84d873c0751f,
+			MethodID:      2,
+			InterfaceName: "factory.capnp:Tree",
+			MethodName:    "digest",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Digest(ctx, Tree_digest{call})
+		},
+	})
+
+	return methods
+}
+
+// Tree_list holds the state for a server call to Tree.list.
+// See server.Call for documentation.
+type Tree_list struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Tree_list) Args() Tree_list_Params {
+	return Tree_list_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Tree_list) AllocResults() (Tree_list_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_list_Results(r), err
+}
+
+// Tree_get holds the state for a server call to Tree.get.
+// See server.Call for documentation.
+type Tree_get struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Tree_get) Args() Tree_get_Params {
+	return Tree_get_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Tree_get) AllocResults() (Tree_get_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_get_Results(r), err
+}
+
+// Tree_digest holds the state for a server call to Tree.digest.
+// See server.Call for documentation.
+type Tree_digest struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Tree_digest) Args() Tree_digest_Params {
+	return Tree_digest_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Tree_digest) AllocResults() (Tree_digest_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_digest_Results(r), err
+}
+
+// Tree_List is a list of Tree.
+type Tree_List = capnp.CapList[Tree]
+
+// NewTree_List creates a new list of Tree.
+func NewTree_List(s *capnp.Segment, sz int32) (Tree_List, error) {
+	l, err := capnp.NewPointerList(s, sz)
+	return capnp.CapList[Tree](l), err
+}
+
+type Tree_list_Params capnp.Struct
+
+// Tree_list_Params_TypeID is the unique identifier for the type Tree_list_Params.
+const Tree_list_Params_TypeID = 0xd028b34902e50a80
+
+func NewTree_list_Params(s *capnp.Segment) (Tree_list_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Tree_list_Params(st), err
+}
+
+func NewRootTree_list_Params(s *capnp.Segment) (Tree_list_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Tree_list_Params(st), err
+}
+
+func ReadRootTree_list_Params(msg *capnp.Message) (Tree_list_Params, error) {
+	root, err := msg.Root()
+	return Tree_list_Params(root.Struct()), err
+}
+
+func (s Tree_list_Params) String() string {
+	str, _ := text.Marshal(0xd028b34902e50a80, capnp.Struct(s))
+	return str
+}
+
+func (s Tree_list_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Tree_list_Params) DecodeFromPtr(p capnp.Ptr) Tree_list_Params {
+	return Tree_list_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Tree_list_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Tree_list_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Tree_list_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Tree_list_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Tree_list_Params_List is a list of Tree_list_Params.
+type Tree_list_Params_List = capnp.StructList[Tree_list_Params]
+
+// NewTree_list_Params creates a new list of Tree_list_Params.
+func NewTree_list_Params_List(s *capnp.Segment, sz int32) (Tree_list_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Tree_list_Params](l), err
+}
+
+// Tree_list_Params_Future is a wrapper for a Tree_list_Params promised by a client call.
+type Tree_list_Params_Future struct{ *capnp.Future }
+
+func (f Tree_list_Params_Future) Struct() (Tree_list_Params, error) {
+	p, err := f.Future.Ptr()
+	return Tree_list_Params(p.Struct()), err
+}
+
+type Tree_list_Results capnp.Struct
+
+// Tree_list_Results_TypeID is the unique identifier for the type Tree_list_Results.
+const Tree_list_Results_TypeID = 0xa1a90be81cc7008c
+
+func NewTree_list_Results(s *capnp.Segment) (Tree_list_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_list_Results(st), err
+}
+
+func NewRootTree_list_Results(s *capnp.Segment) (Tree_list_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_list_Results(st), err
+}
+
+func ReadRootTree_list_Results(msg *capnp.Message) (Tree_list_Results, error) {
+	root, err := msg.Root()
+	return Tree_list_Results(root.Struct()), err
+}
+
+func (s Tree_list_Results) String() string {
+	str, _ := text.Marshal(0xa1a90be81cc7008c, capnp.Struct(s))
+	return str
+}
+
+func (s Tree_list_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Tree_list_Results) DecodeFromPtr(p capnp.Ptr) Tree_list_Results {
+	return Tree_list_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Tree_list_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Tree_list_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Tree_list_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Tree_list_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Tree_list_Results) Entries() (TreeEntry_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return TreeEntry_List(p.List()), err
+}
+
+func (s Tree_list_Results) HasEntries() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Tree_list_Results) SetEntries(v TreeEntry_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewEntries sets the entries field to a newly
+// allocated TreeEntry_List, preferring placement in s's segment.
+func (s Tree_list_Results) NewEntries(n int32) (TreeEntry_List, error) {
+	l, err := NewTreeEntry_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return TreeEntry_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Tree_list_Results_List is a list of Tree_list_Results.
+type Tree_list_Results_List = capnp.StructList[Tree_list_Results]
+
+// NewTree_list_Results creates a new list of Tree_list_Results.
+func NewTree_list_Results_List(s *capnp.Segment, sz int32) (Tree_list_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Tree_list_Results](l), err
+}
+
+// Tree_list_Results_Future is a wrapper for a Tree_list_Results promised by a client call.
+type Tree_list_Results_Future struct{ *capnp.Future }
+
+func (f Tree_list_Results_Future) Struct() (Tree_list_Results, error) {
+	p, err := f.Future.Ptr()
+	return Tree_list_Results(p.Struct()), err
+}
+
+type Tree_get_Params capnp.Struct
+
+// Tree_get_Params_TypeID is the unique identifier for the type Tree_get_Params.
+const Tree_get_Params_TypeID = 0xc877567c50c72ef4
+
+func NewTree_get_Params(s *capnp.Segment) (Tree_get_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_get_Params(st), err
+}
+
+func NewRootTree_get_Params(s *capnp.Segment) (Tree_get_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_get_Params(st), err
+}
+
+func ReadRootTree_get_Params(msg *capnp.Message) (Tree_get_Params, error) {
+	root, err := msg.Root()
+	return Tree_get_Params(root.Struct()), err
+}
+
+func (s Tree_get_Params) String() string {
+	str, _ := text.Marshal(0xc877567c50c72ef4, capnp.Struct(s))
+	return str
+}
+
+func (s Tree_get_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Tree_get_Params) DecodeFromPtr(p capnp.Ptr) Tree_get_Params {
+	return Tree_get_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Tree_get_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Tree_get_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Tree_get_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Tree_get_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Tree_get_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Tree_get_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Tree_get_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Tree_get_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Tree_get_Params_List is a list of Tree_get_Params.
+type Tree_get_Params_List = capnp.StructList[Tree_get_Params]
+
+// NewTree_get_Params creates a new list of Tree_get_Params.
+func NewTree_get_Params_List(s *capnp.Segment, sz int32) (Tree_get_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Tree_get_Params](l), err
+}
+
+// Tree_get_Params_Future is a wrapper for a Tree_get_Params promised by a client call.
+type Tree_get_Params_Future struct{ *capnp.Future }
+
+func (f Tree_get_Params_Future) Struct() (Tree_get_Params, error) {
+	p, err := f.Future.Ptr()
+	return Tree_get_Params(p.Struct()), err
+}
+
+type Tree_get_Results capnp.Struct
+
+// Tree_get_Results_TypeID is the unique identifier for the type Tree_get_Results.
+const Tree_get_Results_TypeID = 0x9ca6caad06dd6362
+
+func NewTree_get_Results(s *capnp.Segment) (Tree_get_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_get_Results(st), err
+}
+
+func NewRootTree_get_Results(s *capnp.Segment) (Tree_get_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_get_Results(st), err
+}
+
+func ReadRootTree_get_Results(msg *capnp.Message) (Tree_get_Results, error) {
+	root, err := msg.Root()
+	return Tree_get_Results(root.Struct()), err
+}
+
+func (s Tree_get_Results) String() string {
+	str, _ := text.Marshal(0x9ca6caad06dd6362, capnp.Struct(s))
+	return str
+}
+
+func (s Tree_get_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Tree_get_Results) DecodeFromPtr(p capnp.Ptr) Tree_get_Results {
+	return Tree_get_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Tree_get_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Tree_get_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Tree_get_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Tree_get_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Tree_get_Results) Cap() capnp.Client {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return p.Interface().Client()
+}
+
+func (s Tree_get_Results) HasCap() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Tree_get_Results) SetCap(c capnp.Client) error {
+	if !c.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(c))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Tree_get_Results_List is a list of Tree_get_Results.
+type Tree_get_Results_List = capnp.StructList[Tree_get_Results]
+
+// NewTree_get_Results creates a new list of Tree_get_Results.
+func NewTree_get_Results_List(s *capnp.Segment, sz int32) (Tree_get_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Tree_get_Results](l), err
+}
+
+// Tree_get_Results_Future is a wrapper for a Tree_get_Results promised by a client call.
+type Tree_get_Results_Future struct{ *capnp.Future }
+
+func (f Tree_get_Results_Future) Struct() (Tree_get_Results, error) {
+	p, err := f.Future.Ptr()
+	return Tree_get_Results(p.Struct()), err
+}
+func (p Tree_get_Results_Future) Cap() capnp.Client {
+	return p.Future.Field(0, nil).Client()
+}
+
+type Tree_digest_Params capnp.Struct
+
+// Tree_digest_Params_TypeID is the unique identifier for the type Tree_digest_Params.
+const Tree_digest_Params_TypeID = 0xd174d0f3ccffc687
+
+func NewTree_digest_Params(s *capnp.Segment) (Tree_digest_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Tree_digest_Params(st), err
+}
+
+func NewRootTree_digest_Params(s *capnp.Segment) (Tree_digest_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Tree_digest_Params(st), err
+}
+
+func ReadRootTree_digest_Params(msg *capnp.Message) (Tree_digest_Params, error) {
+	root, err := msg.Root()
+	return Tree_digest_Params(root.Struct()), err
+}
+
+func (s Tree_digest_Params) String() string {
+	str, _ := text.Marshal(0xd174d0f3ccffc687, capnp.Struct(s))
+	return str
+}
+
+func (s Tree_digest_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Tree_digest_Params) DecodeFromPtr(p capnp.Ptr) Tree_digest_Params {
+	return Tree_digest_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Tree_digest_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Tree_digest_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Tree_digest_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Tree_digest_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Tree_digest_Params_List is a list of Tree_digest_Params.
+type Tree_digest_Params_List = capnp.StructList[Tree_digest_Params]
+
+// NewTree_digest_Params creates a new list of Tree_digest_Params.
+func NewTree_digest_Params_List(s *capnp.Segment, sz int32) (Tree_digest_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Tree_digest_Params](l), err
+}
+
+// Tree_digest_Params_Future is a wrapper for a Tree_digest_Params promised by a client call.
+type Tree_digest_Params_Future struct{ *capnp.Future }
+
+func (f Tree_digest_Params_Future) Struct() (Tree_digest_Params, error) {
+	p, err := f.Future.Ptr()
+	return Tree_digest_Params(p.Struct()), err
+}
+
+type Tree_digest_Results capnp.Struct
+
+// Tree_digest_Results_TypeID is the unique identifier for the type Tree_digest_Results.
+const Tree_digest_Results_TypeID = 0x9cc345338a4fe049
+
+func NewTree_digest_Results(s *capnp.Segment) (Tree_digest_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_digest_Results(st), err
+}
+
+func NewRootTree_digest_Results(s *capnp.Segment) (Tree_digest_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Tree_digest_Results(st), err
+}
+
+func ReadRootTree_digest_Results(msg *capnp.Message) (Tree_digest_Results, error) {
+	root, err := msg.Root()
+	return Tree_digest_Results(root.Struct()), err
+}
+
+func (s Tree_digest_Results) String() string {
+	str, _ := text.Marshal(0x9cc345338a4fe049, capnp.Struct(s))
+	return str
+}
+
+func (s Tree_digest_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Tree_digest_Results) DecodeFromPtr(p capnp.Ptr) Tree_digest_Results {
+	return Tree_digest_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Tree_digest_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Tree_digest_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Tree_digest_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Tree_digest_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Tree_digest_Results) Sha256() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return []byte(p.Data()), err
+}
+
+func (s Tree_digest_Results) HasSha256() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Tree_digest_Results) SetSha256(v []byte) error {
+	return capnp.Struct(s).SetData(0, v)
+}
+
+// Tree_digest_Results_List is a list of Tree_digest_Results.
+type Tree_digest_Results_List = capnp.StructList[Tree_digest_Results]
+
+// NewTree_digest_Results creates a new list of Tree_digest_Results.
+func NewTree_digest_Results_List(s *capnp.Segment, sz int32) (Tree_digest_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Tree_digest_Results](l), err
+}
+
+// Tree_digest_Results_Future is a wrapper for a Tree_digest_Results promised by a client call.
+type Tree_digest_Results_Future struct{ *capnp.Future }
+
+func (f Tree_digest_Results_Future) Struct() (Tree_digest_Results, error) {
+	p, err := f.Future.Ptr()
+	return Tree_digest_Results(p.Struct()), err
+}
+
+type TreeEntryKind uint16
+
+// TreeEntryKind_TypeID is the unique identifier for the type TreeEntryKind.
+const TreeEntryKind_TypeID = 0xa98400d4c4e90d57
+
+// Values of TreeEntryKind.
+const (
+	TreeEntryKind_blob TreeEntryKind = 0
+	TreeEntryKind_tree TreeEntryKind = 1
+)
+
+// String returns the enum's constant name.
+func (c TreeEntryKind) String() string {
+	switch c {
+	case TreeEntryKind_blob:
+		return "blob"
+	case TreeEntryKind_tree:
+		return "tree"
+
+	default:
+		return ""
+	}
+}
+
+// TreeEntryKindFromString returns the enum value with a name,
+// or the zero value if there's no such value.
+func TreeEntryKindFromString(c string) TreeEntryKind {
+	switch c {
+	case "blob":
+		return TreeEntryKind_blob
+	case "tree":
+		return TreeEntryKind_tree
+
+	default:
+		return 0
+	}
+}
+
+type TreeEntryKind_List = capnp.EnumList[TreeEntryKind]
+
+func NewTreeEntryKind_List(s *capnp.Segment, sz int32) (TreeEntryKind_List, error) {
+	return capnp.NewEnumList[TreeEntryKind](s, sz)
+}
+
+type TreeEntry capnp.Struct
+
+// TreeEntry_TypeID is the unique identifier for the type TreeEntry.
+const TreeEntry_TypeID = 0xec62de3f827a9085
+
+func NewTreeEntry(s *capnp.Segment) (TreeEntry, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 2})
+	return TreeEntry(st), err
+}
+
+func NewRootTreeEntry(s *capnp.Segment) (TreeEntry, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 2})
+	return TreeEntry(st), err
+}
+
+func ReadRootTreeEntry(msg *capnp.Message) (TreeEntry, error) {
+	root, err := msg.Root()
+	return TreeEntry(root.Struct()), err
+}
+
+func (s TreeEntry) String() string {
+	str, _ := text.Marshal(0xec62de3f827a9085, capnp.Struct(s))
+	return str
+}
+
+func (s TreeEntry) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (TreeEntry) DecodeFromPtr(p capnp.Ptr) TreeEntry {
+	return TreeEntry(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s TreeEntry) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s TreeEntry) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s TreeEntry) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s TreeEntry) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s TreeEntry) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s TreeEntry) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s TreeEntry) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s TreeEntry) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s TreeEntry) Kind() TreeEntryKind {
+	return TreeEntryKind(capnp.Struct(s).Uint16(0))
+}
+
+func (s TreeEntry) SetKind(v TreeEntryKind) {
+	capnp.Struct(s).SetUint16(0, uint16(v))
+}
+
+func (s TreeEntry) Sha256() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return []byte(p.Data()), err
+}
+
+func (s TreeEntry) HasSha256() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s TreeEntry) SetSha256(v []byte) error {
+	return capnp.Struct(s).SetData(1, v)
+}
+
+func (s TreeEntry) Size() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s TreeEntry) SetSize(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+// TreeEntry_List is a list of TreeEntry.
+type TreeEntry_List = capnp.StructList[TreeEntry]
+
+// NewTreeEntry creates a new list of TreeEntry.
+func NewTreeEntry_List(s *capnp.Segment, sz int32) (TreeEntry_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 2}, sz)
+	return capnp.StructList[TreeEntry](l), err
+}
+
+// TreeEntry_Future is a wrapper for a TreeEntry promised by a client call.
+type TreeEntry_Future struct{ *capnp.Future }
+
+func (f TreeEntry_Future) Struct() (TreeEntry, error) {
+	p, err := f.Future.Ptr()
+	return TreeEntry(p.Struct()), err
+}
+
+type Dropbox capnp.Client
+
+// Dropbox_TypeID is the unique identifier for the type Dropbox.
+const Dropbox_TypeID = 0xffc741a5bfe5e344
+
+func (c Dropbox) Post(ctx context.Context, params func(Dropbox_post_Params) error) (Dropbox_post_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xffc741a5bfe5e344,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Dropbox",
+			MethodName:    "post",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Dropbox_post_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Dropbox_post_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Dropbox) WaitStreaming() error {
+	return capnp.Client(c).WaitStreaming()
+}
+
+// String returns a string that identifies this capability for debugging
+// purposes.  Its format should not be depended on: in particular, it
+// should not be used to compare clients.  Use IsSame to compare clients
+// for equality.
+func (c Dropbox) String() string {
+	return "Dropbox(" + capnp.Client(c).String() + ")"
+}
+
+// AddRef creates a new Client that refers to the same capability as c.
+// If c is nil or has resolved to null, then AddRef returns nil.
+func (c Dropbox) AddRef() Dropbox {
+	return Dropbox(capnp.Client(c).AddRef())
+}
+
+// Release releases a capability reference.  If this is the last
+// reference to the capability, then the underlying resources associated
+// with the capability will be released.
+//
+// Release will panic if c has already been released, but not if c is
+// nil or resolved to null.
+func (c Dropbox) Release() {
+	capnp.Client(c).Release()
+}
+
+// Resolve blocks until the capability is fully resolved or the Context
+// expires.
+func (c Dropbox) Resolve(ctx context.Context) error {
+	return capnp.Client(c).Resolve(ctx)
+}
+
+func (c Dropbox) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Client(c).EncodeAsPtr(seg)
+}
+
+func (Dropbox) DecodeFromPtr(p capnp.Ptr) Dropbox {
+	return Dropbox(capnp.Client{}.DecodeFromPtr(p))
+}
+
+// IsValid reports whether c is a valid reference to a capability.
+// A reference is invalid if it is nil, has resolved to null, or has
+// been released.
+func (c Dropbox) IsValid() bool {
+	return capnp.Client(c).IsValid()
+}
+
+// IsSame reports whether c and other refer to a capability created by the
+// same call to NewClient.  This can return false negatives if c or other
+// are not fully resolved: use Resolve if this is an issue.  If either
+// c or other are released, then IsSame panics.
+func (c Dropbox) IsSame(other Dropbox) bool {
+	return capnp.Client(c).IsSame(capnp.Client(other))
+}
+
+// Update the flowcontrol.FlowLimiter used to manage flow control for
+// this client. This affects all future calls, but not calls already
+// waiting to send. Passing nil sets the value to flowcontrol.NopLimiter,
+// which is also the default.
+func (c Dropbox) SetFlowLimiter(lim fc.FlowLimiter) {
+	capnp.Client(c).SetFlowLimiter(lim)
+}
+
+// Get the current flowcontrol.FlowLimiter used to manage flow control
+// for this client.
+func (c Dropbox) GetFlowLimiter() fc.FlowLimiter {
+	return capnp.Client(c).GetFlowLimiter()
+}
+
+// A Dropbox_Server is a Dropbox with a local implementation.
+type Dropbox_Server interface {
+	Post(context.Context, Dropbox_post) error
+}
+
+// Dropbox_NewServer creates a new Server from an implementation of Dropbox_Server.
+func Dropbox_NewServer(s Dropbox_Server) *server.Server {
+	c, _ := s.(server.Shutdowner)
+	return server.New(Dropbox_Methods(nil, s), s, c)
+}
+
+// Dropbox_ServerToClient creates a new Client from an implementation of Dropbox_Server.
+// The caller is responsible for calling Release on the returned Client.
+func Dropbox_ServerToClient(s Dropbox_Server) Dropbox {
+	return Dropbox(capnp.NewClient(Dropbox_NewServer(s)))
+}
+
+// Dropbox_Methods appends Methods to a slice that invoke the methods on s.
+// This can be used to create a more complicated Server.
+func Dropbox_Methods(methods []server.Method, s Dropbox_Server) []server.Method {
+	if cap(methods) == 0 {
+		methods = make([]server.Method, 0, 1)
+	}
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xffc741a5bfe5e344,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Dropbox",
+			MethodName:    "post",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Post(ctx, Dropbox_post{call})
+		},
+	})
+
+	return methods
+}
+
+// Dropbox_post holds the state for a server call to Dropbox.post.
+// See server.Call for documentation.
+type Dropbox_post struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Dropbox_post) Args() Dropbox_post_Params {
+	return Dropbox_post_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Dropbox_post) AllocResults() (Dropbox_post_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Dropbox_post_Results(r), err
+}
+
+// Dropbox_List is a list of Dropbox.
+type Dropbox_List = capnp.CapList[Dropbox]
+
+// NewDropbox_List creates a new list of Dropbox.
+func NewDropbox_List(s *capnp.Segment, sz int32) (Dropbox_List, error) {
+	l, err := capnp.NewPointerList(s, sz)
+	return capnp.CapList[Dropbox](l), err
+}
+
+type Dropbox_post_Params capnp.Struct
+
+// Dropbox_post_Params_TypeID is the unique identifier for the type Dropbox_post_Params.
+const Dropbox_post_Params_TypeID = 0xc2675405f1e158d9
+
+func NewDropbox_post_Params(s *capnp.Segment) (Dropbox_post_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Dropbox_post_Params(st), err
+}
+
+func NewRootDropbox_post_Params(s *capnp.Segment) (Dropbox_post_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Dropbox_post_Params(st), err
+}
+
+func ReadRootDropbox_post_Params(msg *capnp.Message) (Dropbox_post_Params, error) {
+	root, err := msg.Root()
+	return Dropbox_post_Params(root.Struct()), err
+}
+
+func (s Dropbox_post_Params) String() string {
+	str, _ := text.Marshal(0xc2675405f1e158d9, capnp.Struct(s))
+	return str
+}
+
+func (s Dropbox_post_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Dropbox_post_Params) DecodeFromPtr(p capnp.Ptr) Dropbox_post_Params {
+	return Dropbox_post_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Dropbox_post_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Dropbox_post_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Dropbox_post_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Dropbox_post_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Dropbox_post_Params) Data() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return []byte(p.Data()), err
+}
+
+func (s Dropbox_post_Params) HasData() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Dropbox_post_Params) SetData(v []byte) error {
+	return capnp.Struct(s).SetData(0, v)
+}
+
+// Dropbox_post_Params_List is a list of Dropbox_post_Params.
+type Dropbox_post_Params_List = capnp.StructList[Dropbox_post_Params]
+
+// NewDropbox_post_Params creates a new list of Dropbox_post_Params.
+func NewDropbox_post_Params_List(s *capnp.Segment, sz int32) (Dropbox_post_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Dropbox_post_Params](l), err
+}
+
+// Dropbox_post_Params_Future is a wrapper for a Dropbox_post_Params promised by a client call.
+type Dropbox_post_Params_Future struct{ *capnp.Future }
+
+func (f Dropbox_post_Params_Future) Struct() (Dropbox_post_Params, error) {
+	p, err := f.Future.Ptr()
+	return Dropbox_post_Params(p.Struct()), err
+}
+
+type Dropbox_post_Results capnp.Struct
+
+// Dropbox_post_Results_TypeID is the unique identifier for the type Dropbox_post_Results.
+const Dropbox_post_Results_TypeID = 0xaeba4d72f635b45f
+
+func NewDropbox_post_Results(s *capnp.Segment) (Dropbox_post_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Dropbox_post_Results(st), err
+}
+
+func NewRootDropbox_post_Results(s *capnp.Segment) (Dropbox_post_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Dropbox_post_Results(st), err
+}
+
+func ReadRootDropbox_post_Results(msg *capnp.Message) (Dropbox_post_Results, error) {
+	root, err := msg.Root()
+	return Dropbox_post_Results(root.Struct()), err
+}
+
+func (s Dropbox_post_Results) String() string {
+	str, _ := text.Marshal(0xaeba4d72f635b45f, capnp.Struct(s))
+	return str
+}
+
+func (s Dropbox_post_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Dropbox_post_Results) DecodeFromPtr(p capnp.Ptr) Dropbox_post_Results {
+	return Dropbox_post_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Dropbox_post_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Dropbox_post_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Dropbox_post_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Dropbox_post_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Dropbox_post_Results_List is a list of Dropbox_post_Results.
+type Dropbox_post_Results_List = capnp.StructList[Dropbox_post_Results]
+
+// NewDropbox_post_Results creates a new list of Dropbox_post_Results.
+func NewDropbox_post_Results_List(s *capnp.Segment, sz int32) (Dropbox_post_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Dropbox_post_Results](l), err
+}
+
+// Dropbox_post_Results_Future is a wrapper for a Dropbox_post_Results promised by a client call.
+type Dropbox_post_Results_Future struct{ *capnp.Future }
+
+func (f Dropbox_post_Results_Future) Struct() (Dropbox_post_Results, error) {
+	p, err := f.Future.Ptr()
+	return Dropbox_post_Results(p.Struct()), err
 }
 
 type BlobUpload capnp.Client
@@ -1433,6 +2617,66 @@ func (c Daemon) Whoami(ctx context.Context, params func(Daemon_whoami_Params) er
 
 }
 
+func (c Daemon) NewTree(ctx context.Context, params func(Daemon_newTree_Params) error) (Daemon_newTree_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      10,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "newTree",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_newTree_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_newTree_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Daemon) VerifyInstance(ctx context.Context, params func(Daemon_verifyInstance_Params) error) (Daemon_verifyInstance_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      11,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "verifyInstance",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 2}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_verifyInstance_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_verifyInstance_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Daemon) AuditLog(ctx context.Context, params func(Daemon_auditLog_Params) error) (Daemon_auditLog_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      12,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "auditLog",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 8, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_auditLog_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_auditLog_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Daemon) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -1525,6 +2769,12 @@ type Daemon_Server interface {
 	KillInstance(context.Context, Daemon_killInstance) error
 
 	Whoami(context.Context, Daemon_whoami) error
+
+	NewTree(context.Context, Daemon_newTree) error
+
+	VerifyInstance(context.Context, Daemon_verifyInstance) error
+
+	AuditLog(context.Context, Daemon_auditLog) error
 }
 
 // Daemon_NewServer creates a new Server from an implementation of Daemon_Server.
@@ -1543,7 +2793,7 @@ func Daemon_ServerToClient(s Daemon_Server) Daemon {
 // This can be used to create a more complicated Server.
 func Daemon_Methods(methods []server.Method, s Daemon_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 10)
+		methods = make([]server.Method, 0, 13)
 	}
 
 	methods = append(methods, server.Method{
@@ -1663,6 +2913,42 @@ func Daemon_Methods(methods []server.Method, s Daemon_Server) []server.Method {
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.Whoami(ctx, Daemon_whoami{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      10,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "newTree",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.NewTree(ctx, Daemon_newTree{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      11,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "verifyInstance",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.VerifyInstance(ctx, Daemon_verifyInstance{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      12,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "auditLog",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.AuditLog(ctx, Daemon_auditLog{call})
 		},
 	})
 
@@ -1837,6 +3123,57 @@ func (c Daemon_whoami) Args() Daemon_whoami_Params {
 func (c Daemon_whoami) AllocResults() (Daemon_whoami_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
 	return Daemon_whoami_Results(r), err
+}
+
+// Daemon_newTree holds the state for a server call to Daemon.newTree.
+// See server.Call for documentation.
+type Daemon_newTree struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_newTree) Args() Daemon_newTree_Params {
+	return Daemon_newTree_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_newTree) AllocResults() (Daemon_newTree_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_newTree_Results(r), err
+}
+
+// Daemon_verifyInstance holds the state for a server call to Daemon.verifyInstance.
+// See server.Call for documentation.
+type Daemon_verifyInstance struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_verifyInstance) Args() Daemon_verifyInstance_Params {
+	return Daemon_verifyInstance_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_verifyInstance) AllocResults() (Daemon_verifyInstance_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Daemon_verifyInstance_Results(r), err
+}
+
+// Daemon_auditLog holds the state for a server call to Daemon.auditLog.
+// See server.Call for documentation.
+type Daemon_auditLog struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_auditLog) Args() Daemon_auditLog_Params {
+	return Daemon_auditLog_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_auditLog) AllocResults() (Daemon_auditLog_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_auditLog_Results(r), err
 }
 
 // Daemon_List is a list of Daemon.
@@ -3437,6 +4774,771 @@ func (p Daemon_whoami_Results_Future) Principal() Principal_Future {
 	return Principal_Future{Future: p.Future.Field(0, nil)}
 }
 
+type Daemon_newTree_Params capnp.Struct
+
+// Daemon_newTree_Params_TypeID is the unique identifier for the type Daemon_newTree_Params.
+const Daemon_newTree_Params_TypeID = 0xc781500e4cf5d337
+
+func NewDaemon_newTree_Params(s *capnp.Segment) (Daemon_newTree_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_newTree_Params(st), err
+}
+
+func NewRootDaemon_newTree_Params(s *capnp.Segment) (Daemon_newTree_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_newTree_Params(st), err
+}
+
+func ReadRootDaemon_newTree_Params(msg *capnp.Message) (Daemon_newTree_Params, error) {
+	root, err := msg.Root()
+	return Daemon_newTree_Params(root.Struct()), err
+}
+
+func (s Daemon_newTree_Params) String() string {
+	str, _ := text.Marshal(0xc781500e4cf5d337, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_newTree_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_newTree_Params) DecodeFromPtr(p capnp.Ptr) Daemon_newTree_Params {
+	return Daemon_newTree_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_newTree_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_newTree_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_newTree_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_newTree_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_newTree_Params) Entries() (TreeEntry_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return TreeEntry_List(p.List()), err
+}
+
+func (s Daemon_newTree_Params) HasEntries() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_newTree_Params) SetEntries(v TreeEntry_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewEntries sets the entries field to a newly
+// allocated TreeEntry_List, preferring placement in s's segment.
+func (s Daemon_newTree_Params) NewEntries(n int32) (TreeEntry_List, error) {
+	l, err := NewTreeEntry_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return TreeEntry_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Daemon_newTree_Params_List is a list of Daemon_newTree_Params.
+type Daemon_newTree_Params_List = capnp.StructList[Daemon_newTree_Params]
+
+// NewDaemon_newTree_Params creates a new list of Daemon_newTree_Params.
+func NewDaemon_newTree_Params_List(s *capnp.Segment, sz int32) (Daemon_newTree_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_newTree_Params](l), err
+}
+
+// Daemon_newTree_Params_Future is a wrapper for a Daemon_newTree_Params promised by a client call.
+type Daemon_newTree_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_newTree_Params_Future) Struct() (Daemon_newTree_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_newTree_Params(p.Struct()), err
+}
+
+type Daemon_newTree_Results capnp.Struct
+
+// Daemon_newTree_Results_TypeID is the unique identifier for the type Daemon_newTree_Results.
+const Daemon_newTree_Results_TypeID = 0xbe9ae3c408d3be21
+
+func NewDaemon_newTree_Results(s *capnp.Segment) (Daemon_newTree_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_newTree_Results(st), err
+}
+
+func NewRootDaemon_newTree_Results(s *capnp.Segment) (Daemon_newTree_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_newTree_Results(st), err
+}
+
+func ReadRootDaemon_newTree_Results(msg *capnp.Message) (Daemon_newTree_Results, error) {
+	root, err := msg.Root()
+	return Daemon_newTree_Results(root.Struct()), err
+}
+
+func (s Daemon_newTree_Results) String() string {
+	str, _ := text.Marshal(0xbe9ae3c408d3be21, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_newTree_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_newTree_Results) DecodeFromPtr(p capnp.Ptr) Daemon_newTree_Results {
+	return Daemon_newTree_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_newTree_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_newTree_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_newTree_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_newTree_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_newTree_Results) Tree() Tree {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return Tree(p.Interface().Client())
+}
+
+func (s Daemon_newTree_Results) HasTree() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_newTree_Results) SetTree(v Tree) error {
+	if !v.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(capnp.Client(v)))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Daemon_newTree_Results_List is a list of Daemon_newTree_Results.
+type Daemon_newTree_Results_List = capnp.StructList[Daemon_newTree_Results]
+
+// NewDaemon_newTree_Results creates a new list of Daemon_newTree_Results.
+func NewDaemon_newTree_Results_List(s *capnp.Segment, sz int32) (Daemon_newTree_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_newTree_Results](l), err
+}
+
+// Daemon_newTree_Results_Future is a wrapper for a Daemon_newTree_Results promised by a client call.
+type Daemon_newTree_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_newTree_Results_Future) Struct() (Daemon_newTree_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_newTree_Results(p.Struct()), err
+}
+func (p Daemon_newTree_Results_Future) Tree() Tree {
+	return Tree(p.Future.Field(0, nil).Client())
+}
+
+type Daemon_verifyInstance_Params capnp.Struct
+
+// Daemon_verifyInstance_Params_TypeID is the unique identifier for the type Daemon_verifyInstance_Params.
+const Daemon_verifyInstance_Params_TypeID = 0xc4db394a8f3f15b3
+
+func NewDaemon_verifyInstance_Params(s *capnp.Segment) (Daemon_verifyInstance_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Daemon_verifyInstance_Params(st), err
+}
+
+func NewRootDaemon_verifyInstance_Params(s *capnp.Segment) (Daemon_verifyInstance_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Daemon_verifyInstance_Params(st), err
+}
+
+func ReadRootDaemon_verifyInstance_Params(msg *capnp.Message) (Daemon_verifyInstance_Params, error) {
+	root, err := msg.Root()
+	return Daemon_verifyInstance_Params(root.Struct()), err
+}
+
+func (s Daemon_verifyInstance_Params) String() string {
+	str, _ := text.Marshal(0xc4db394a8f3f15b3, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_verifyInstance_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_verifyInstance_Params) DecodeFromPtr(p capnp.Ptr) Daemon_verifyInstance_Params {
+	return Daemon_verifyInstance_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_verifyInstance_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_verifyInstance_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_verifyInstance_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_verifyInstance_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_verifyInstance_Params) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Daemon_verifyInstance_Params) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_verifyInstance_Params) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_verifyInstance_Params) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Daemon_verifyInstance_Params) Instance() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s Daemon_verifyInstance_Params) HasInstance() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Daemon_verifyInstance_Params) InstanceBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_verifyInstance_Params) SetInstance(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+// Daemon_verifyInstance_Params_List is a list of Daemon_verifyInstance_Params.
+type Daemon_verifyInstance_Params_List = capnp.StructList[Daemon_verifyInstance_Params]
+
+// NewDaemon_verifyInstance_Params creates a new list of Daemon_verifyInstance_Params.
+func NewDaemon_verifyInstance_Params_List(s *capnp.Segment, sz int32) (Daemon_verifyInstance_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2}, sz)
+	return capnp.StructList[Daemon_verifyInstance_Params](l), err
+}
+
+// Daemon_verifyInstance_Params_Future is a wrapper for a Daemon_verifyInstance_Params promised by a client call.
+type Daemon_verifyInstance_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_verifyInstance_Params_Future) Struct() (Daemon_verifyInstance_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_verifyInstance_Params(p.Struct()), err
+}
+
+type Daemon_verifyInstance_Results capnp.Struct
+
+// Daemon_verifyInstance_Results_TypeID is the unique identifier for the type Daemon_verifyInstance_Results.
+const Daemon_verifyInstance_Results_TypeID = 0x8322c28bce28b439
+
+func NewDaemon_verifyInstance_Results(s *capnp.Segment) (Daemon_verifyInstance_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Daemon_verifyInstance_Results(st), err
+}
+
+func NewRootDaemon_verifyInstance_Results(s *capnp.Segment) (Daemon_verifyInstance_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Daemon_verifyInstance_Results(st), err
+}
+
+func ReadRootDaemon_verifyInstance_Results(msg *capnp.Message) (Daemon_verifyInstance_Results, error) {
+	root, err := msg.Root()
+	return Daemon_verifyInstance_Results(root.Struct()), err
+}
+
+func (s Daemon_verifyInstance_Results) String() string {
+	str, _ := text.Marshal(0x8322c28bce28b439, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_verifyInstance_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_verifyInstance_Results) DecodeFromPtr(p capnp.Ptr) Daemon_verifyInstance_Results {
+	return Daemon_verifyInstance_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_verifyInstance_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_verifyInstance_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_verifyInstance_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_verifyInstance_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_verifyInstance_Results) Ok() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s Daemon_verifyInstance_Results) SetOk(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+// Daemon_verifyInstance_Results_List is a list of Daemon_verifyInstance_Results.
+type Daemon_verifyInstance_Results_List = capnp.StructList[Daemon_verifyInstance_Results]
+
+// NewDaemon_verifyInstance_Results creates a new list of Daemon_verifyInstance_Results.
+func NewDaemon_verifyInstance_Results_List(s *capnp.Segment, sz int32) (Daemon_verifyInstance_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0}, sz)
+	return capnp.StructList[Daemon_verifyInstance_Results](l), err
+}
+
+// Daemon_verifyInstance_Results_Future is a wrapper for a Daemon_verifyInstance_Results promised by a client call.
+type Daemon_verifyInstance_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_verifyInstance_Results_Future) Struct() (Daemon_verifyInstance_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_verifyInstance_Results(p.Struct()), err
+}
+
+type Daemon_auditLog_Params capnp.Struct
+
+// Daemon_auditLog_Params_TypeID is the unique identifier for the type Daemon_auditLog_Params.
+const Daemon_auditLog_Params_TypeID = 0xef664a1726ddfb37
+
+func NewDaemon_auditLog_Params(s *capnp.Segment) (Daemon_auditLog_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Daemon_auditLog_Params(st), err
+}
+
+func NewRootDaemon_auditLog_Params(s *capnp.Segment) (Daemon_auditLog_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Daemon_auditLog_Params(st), err
+}
+
+func ReadRootDaemon_auditLog_Params(msg *capnp.Message) (Daemon_auditLog_Params, error) {
+	root, err := msg.Root()
+	return Daemon_auditLog_Params(root.Struct()), err
+}
+
+func (s Daemon_auditLog_Params) String() string {
+	str, _ := text.Marshal(0xef664a1726ddfb37, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_auditLog_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_auditLog_Params) DecodeFromPtr(p capnp.Ptr) Daemon_auditLog_Params {
+	return Daemon_auditLog_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_auditLog_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_auditLog_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_auditLog_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_auditLog_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_auditLog_Params) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Daemon_auditLog_Params) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_auditLog_Params) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_auditLog_Params) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Daemon_auditLog_Params) Limit() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s Daemon_auditLog_Params) SetLimit(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+// Daemon_auditLog_Params_List is a list of Daemon_auditLog_Params.
+type Daemon_auditLog_Params_List = capnp.StructList[Daemon_auditLog_Params]
+
+// NewDaemon_auditLog_Params creates a new list of Daemon_auditLog_Params.
+func NewDaemon_auditLog_Params_List(s *capnp.Segment, sz int32) (Daemon_auditLog_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_auditLog_Params](l), err
+}
+
+// Daemon_auditLog_Params_Future is a wrapper for a Daemon_auditLog_Params promised by a client call.
+type Daemon_auditLog_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_auditLog_Params_Future) Struct() (Daemon_auditLog_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_auditLog_Params(p.Struct()), err
+}
+
+type Daemon_auditLog_Results capnp.Struct
+
+// Daemon_auditLog_Results_TypeID is the unique identifier for the type Daemon_auditLog_Results.
+const Daemon_auditLog_Results_TypeID = 0xcbbbcac76d77b8e4
+
+func NewDaemon_auditLog_Results(s *capnp.Segment) (Daemon_auditLog_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_auditLog_Results(st), err
+}
+
+func NewRootDaemon_auditLog_Results(s *capnp.Segment) (Daemon_auditLog_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_auditLog_Results(st), err
+}
+
+func ReadRootDaemon_auditLog_Results(msg *capnp.Message) (Daemon_auditLog_Results, error) {
+	root, err := msg.Root()
+	return Daemon_auditLog_Results(root.Struct()), err
+}
+
+func (s Daemon_auditLog_Results) String() string {
+	str, _ := text.Marshal(0xcbbbcac76d77b8e4, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_auditLog_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_auditLog_Results) DecodeFromPtr(p capnp.Ptr) Daemon_auditLog_Results {
+	return Daemon_auditLog_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_auditLog_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_auditLog_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_auditLog_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_auditLog_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_auditLog_Results) Entries() (AuditEntry_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return AuditEntry_List(p.List()), err
+}
+
+func (s Daemon_auditLog_Results) HasEntries() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_auditLog_Results) SetEntries(v AuditEntry_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewEntries sets the entries field to a newly
+// allocated AuditEntry_List, preferring placement in s's segment.
+func (s Daemon_auditLog_Results) NewEntries(n int32) (AuditEntry_List, error) {
+	l, err := NewAuditEntry_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return AuditEntry_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Daemon_auditLog_Results_List is a list of Daemon_auditLog_Results.
+type Daemon_auditLog_Results_List = capnp.StructList[Daemon_auditLog_Results]
+
+// NewDaemon_auditLog_Results creates a new list of Daemon_auditLog_Results.
+func NewDaemon_auditLog_Results_List(s *capnp.Segment, sz int32) (Daemon_auditLog_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_auditLog_Results](l), err
+}
+
+// Daemon_auditLog_Results_Future is a wrapper for a Daemon_auditLog_Results promised by a client call.
+type Daemon_auditLog_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_auditLog_Results_Future) Struct() (Daemon_auditLog_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_auditLog_Results(p.Struct()), err
+}
+
+type AuditEntry capnp.Struct
+
+// AuditEntry_TypeID is the unique identifier for the type AuditEntry.
+const AuditEntry_TypeID = 0xff8a91c1051412a3
+
+func NewAuditEntry(s *capnp.Segment) (AuditEntry, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 9})
+	return AuditEntry(st), err
+}
+
+func NewRootAuditEntry(s *capnp.Segment) (AuditEntry, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 9})
+	return AuditEntry(st), err
+}
+
+func ReadRootAuditEntry(msg *capnp.Message) (AuditEntry, error) {
+	root, err := msg.Root()
+	return AuditEntry(root.Struct()), err
+}
+
+func (s AuditEntry) String() string {
+	str, _ := text.Marshal(0xff8a91c1051412a3, capnp.Struct(s))
+	return str
+}
+
+func (s AuditEntry) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (AuditEntry) DecodeFromPtr(p capnp.Ptr) AuditEntry {
+	return AuditEntry(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s AuditEntry) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s AuditEntry) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s AuditEntry) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s AuditEntry) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s AuditEntry) Seq() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s AuditEntry) SetSeq(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s AuditEntry) Time() int64 {
+	return int64(capnp.Struct(s).Uint64(8))
+}
+
+func (s AuditEntry) SetTime(v int64) {
+	capnp.Struct(s).SetUint64(8, uint64(v))
+}
+
+func (s AuditEntry) Principal() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasPrincipal() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s AuditEntry) PrincipalBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetPrincipal(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s AuditEntry) Action() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasAction() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s AuditEntry) ActionBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetAction(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s AuditEntry) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s AuditEntry) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s AuditEntry) FactoryId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasFactoryId() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s AuditEntry) FactoryIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetFactoryId(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s AuditEntry) Instance() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasInstance() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s AuditEntry) InstanceBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetInstance(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+func (s AuditEntry) Component() (string, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasComponent() bool {
+	return capnp.Struct(s).HasPtr(5)
+}
+
+func (s AuditEntry) ComponentBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetComponent(v string) error {
+	return capnp.Struct(s).SetText(5, v)
+}
+
+func (s AuditEntry) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(6)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasKind() bool {
+	return capnp.Struct(s).HasPtr(6)
+}
+
+func (s AuditEntry) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(6)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetKind(v string) error {
+	return capnp.Struct(s).SetText(6, v)
+}
+
+func (s AuditEntry) Label() (string, error) {
+	p, err := capnp.Struct(s).Ptr(7)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasLabel() bool {
+	return capnp.Struct(s).HasPtr(7)
+}
+
+func (s AuditEntry) LabelBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(7)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetLabel(v string) error {
+	return capnp.Struct(s).SetText(7, v)
+}
+
+func (s AuditEntry) Detail() (string, error) {
+	p, err := capnp.Struct(s).Ptr(8)
+	return p.Text(), err
+}
+
+func (s AuditEntry) HasDetail() bool {
+	return capnp.Struct(s).HasPtr(8)
+}
+
+func (s AuditEntry) DetailBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(8)
+	return p.TextBytes(), err
+}
+
+func (s AuditEntry) SetDetail(v string) error {
+	return capnp.Struct(s).SetText(8, v)
+}
+
+// AuditEntry_List is a list of AuditEntry.
+type AuditEntry_List = capnp.StructList[AuditEntry]
+
+// NewAuditEntry creates a new list of AuditEntry.
+func NewAuditEntry_List(s *capnp.Segment, sz int32) (AuditEntry_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 9}, sz)
+	return capnp.StructList[AuditEntry](l), err
+}
+
+// AuditEntry_Future is a wrapper for a AuditEntry promised by a client call.
+type AuditEntry_Future struct{ *capnp.Future }
+
+func (f AuditEntry_Future) Struct() (AuditEntry, error) {
+	p, err := f.Future.Ptr()
+	return AuditEntry(p.Struct()), err
+}
+
 type Principal capnp.Struct
 
 // Principal_TypeID is the unique identifier for the type Principal.
@@ -4113,6 +6215,66 @@ func (c Builder) Destroy(ctx context.Context, params func(Builder_destroy_Params
 
 }
 
+func (c Builder) Holes(ctx context.Context, params func(Builder_holes_Params) error) (Builder_holes_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      9,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "holes",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Builder_holes_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Builder_holes_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Builder) Dropbox(ctx context.Context, params func(Builder_dropbox_Params) error) (Builder_dropbox_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      10,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "dropbox",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 8, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Builder_dropbox_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Builder_dropbox_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Builder) InstallDropbox(ctx context.Context, params func(Builder_installDropbox_Params) error) (Builder_installDropbox_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      11,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "installDropbox",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 2}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Builder_installDropbox_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Builder_installDropbox_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Builder) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -4203,6 +6365,12 @@ type Builder_Server interface {
 	OpenYield(context.Context, Builder_openYield) error
 
 	Destroy(context.Context, Builder_destroy) error
+
+	Holes(context.Context, Builder_holes) error
+
+	Dropbox(context.Context, Builder_dropbox) error
+
+	InstallDropbox(context.Context, Builder_installDropbox) error
 }
 
 // Builder_NewServer creates a new Server from an implementation of Builder_Server.
@@ -4221,7 +6389,7 @@ func Builder_ServerToClient(s Builder_Server) Builder {
 // This can be used to create a more complicated Server.
 func Builder_Methods(methods []server.Method, s Builder_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 9)
+		methods = make([]server.Method, 0, 12)
 	}
 
 	methods = append(methods, server.Method{
@@ -4329,6 +6497,42 @@ func Builder_Methods(methods []server.Method, s Builder_Server) []server.Method 
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.Destroy(ctx, Builder_destroy{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      9,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "holes",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Holes(ctx, Builder_holes{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      10,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "dropbox",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Dropbox(ctx, Builder_dropbox{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      11,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "installDropbox",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.InstallDropbox(ctx, Builder_installDropbox{call})
 		},
 	})
 
@@ -4486,6 +6690,57 @@ func (c Builder_destroy) Args() Builder_destroy_Params {
 func (c Builder_destroy) AllocResults() (Builder_destroy_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
 	return Builder_destroy_Results(r), err
+}
+
+// Builder_holes holds the state for a server call to Builder.holes.
+// See server.Call for documentation.
+type Builder_holes struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Builder_holes) Args() Builder_holes_Params {
+	return Builder_holes_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Builder_holes) AllocResults() (Builder_holes_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_holes_Results(r), err
+}
+
+// Builder_dropbox holds the state for a server call to Builder.dropbox.
+// See server.Call for documentation.
+type Builder_dropbox struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Builder_dropbox) Args() Builder_dropbox_Params {
+	return Builder_dropbox_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Builder_dropbox) AllocResults() (Builder_dropbox_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_dropbox_Results(r), err
+}
+
+// Builder_installDropbox holds the state for a server call to Builder.installDropbox.
+// See server.Call for documentation.
+type Builder_installDropbox struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Builder_installDropbox) Args() Builder_installDropbox_Params {
+	return Builder_installDropbox_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Builder_installDropbox) AllocResults() (Builder_installDropbox_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_installDropbox_Results(r), err
 }
 
 // Builder_List is a list of Builder.
@@ -5926,6 +8181,598 @@ func (f Builder_destroy_Results_Future) Struct() (Builder_destroy_Results, error
 	return Builder_destroy_Results(p.Struct()), err
 }
 
+type Builder_holes_Params capnp.Struct
+
+// Builder_holes_Params_TypeID is the unique identifier for the type Builder_holes_Params.
+const Builder_holes_Params_TypeID = 0x867209a28a447983
+
+func NewBuilder_holes_Params(s *capnp.Segment) (Builder_holes_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_holes_Params(st), err
+}
+
+func NewRootBuilder_holes_Params(s *capnp.Segment) (Builder_holes_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_holes_Params(st), err
+}
+
+func ReadRootBuilder_holes_Params(msg *capnp.Message) (Builder_holes_Params, error) {
+	root, err := msg.Root()
+	return Builder_holes_Params(root.Struct()), err
+}
+
+func (s Builder_holes_Params) String() string {
+	str, _ := text.Marshal(0x867209a28a447983, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_holes_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_holes_Params) DecodeFromPtr(p capnp.Ptr) Builder_holes_Params {
+	return Builder_holes_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_holes_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_holes_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_holes_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_holes_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Builder_holes_Params_List is a list of Builder_holes_Params.
+type Builder_holes_Params_List = capnp.StructList[Builder_holes_Params]
+
+// NewBuilder_holes_Params creates a new list of Builder_holes_Params.
+func NewBuilder_holes_Params_List(s *capnp.Segment, sz int32) (Builder_holes_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Builder_holes_Params](l), err
+}
+
+// Builder_holes_Params_Future is a wrapper for a Builder_holes_Params promised by a client call.
+type Builder_holes_Params_Future struct{ *capnp.Future }
+
+func (f Builder_holes_Params_Future) Struct() (Builder_holes_Params, error) {
+	p, err := f.Future.Ptr()
+	return Builder_holes_Params(p.Struct()), err
+}
+
+type Builder_holes_Results capnp.Struct
+
+// Builder_holes_Results_TypeID is the unique identifier for the type Builder_holes_Results.
+const Builder_holes_Results_TypeID = 0xede054f7e7fa0f16
+
+func NewBuilder_holes_Results(s *capnp.Segment) (Builder_holes_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_holes_Results(st), err
+}
+
+func NewRootBuilder_holes_Results(s *capnp.Segment) (Builder_holes_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_holes_Results(st), err
+}
+
+func ReadRootBuilder_holes_Results(msg *capnp.Message) (Builder_holes_Results, error) {
+	root, err := msg.Root()
+	return Builder_holes_Results(root.Struct()), err
+}
+
+func (s Builder_holes_Results) String() string {
+	str, _ := text.Marshal(0xede054f7e7fa0f16, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_holes_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_holes_Results) DecodeFromPtr(p capnp.Ptr) Builder_holes_Results {
+	return Builder_holes_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_holes_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_holes_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_holes_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_holes_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Builder_holes_Results) Report() (AuditReport, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return AuditReport(p.Struct()), err
+}
+
+func (s Builder_holes_Results) HasReport() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Builder_holes_Results) SetReport(v AuditReport) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewReport sets the report field to a newly
+// allocated AuditReport struct, preferring placement in s's segment.
+func (s Builder_holes_Results) NewReport() (AuditReport, error) {
+	ss, err := NewAuditReport(capnp.Struct(s).Segment())
+	if err != nil {
+		return AuditReport{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Builder_holes_Results_List is a list of Builder_holes_Results.
+type Builder_holes_Results_List = capnp.StructList[Builder_holes_Results]
+
+// NewBuilder_holes_Results creates a new list of Builder_holes_Results.
+func NewBuilder_holes_Results_List(s *capnp.Segment, sz int32) (Builder_holes_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Builder_holes_Results](l), err
+}
+
+// Builder_holes_Results_Future is a wrapper for a Builder_holes_Results promised by a client call.
+type Builder_holes_Results_Future struct{ *capnp.Future }
+
+func (f Builder_holes_Results_Future) Struct() (Builder_holes_Results, error) {
+	p, err := f.Future.Ptr()
+	return Builder_holes_Results(p.Struct()), err
+}
+func (p Builder_holes_Results_Future) Report() AuditReport_Future {
+	return AuditReport_Future{Future: p.Future.Field(0, nil)}
+}
+
+type Builder_dropbox_Params capnp.Struct
+
+// Builder_dropbox_Params_TypeID is the unique identifier for the type Builder_dropbox_Params.
+const Builder_dropbox_Params_TypeID = 0xd7b35beb5a835ac5
+
+func NewBuilder_dropbox_Params(s *capnp.Segment) (Builder_dropbox_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Builder_dropbox_Params(st), err
+}
+
+func NewRootBuilder_dropbox_Params(s *capnp.Segment) (Builder_dropbox_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Builder_dropbox_Params(st), err
+}
+
+func ReadRootBuilder_dropbox_Params(msg *capnp.Message) (Builder_dropbox_Params, error) {
+	root, err := msg.Root()
+	return Builder_dropbox_Params(root.Struct()), err
+}
+
+func (s Builder_dropbox_Params) String() string {
+	str, _ := text.Marshal(0xd7b35beb5a835ac5, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_dropbox_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_dropbox_Params) DecodeFromPtr(p capnp.Ptr) Builder_dropbox_Params {
+	return Builder_dropbox_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_dropbox_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_dropbox_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_dropbox_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_dropbox_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Builder_dropbox_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Builder_dropbox_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Builder_dropbox_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Builder_dropbox_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Builder_dropbox_Params) After() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s Builder_dropbox_Params) SetAfter(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+// Builder_dropbox_Params_List is a list of Builder_dropbox_Params.
+type Builder_dropbox_Params_List = capnp.StructList[Builder_dropbox_Params]
+
+// NewBuilder_dropbox_Params creates a new list of Builder_dropbox_Params.
+func NewBuilder_dropbox_Params_List(s *capnp.Segment, sz int32) (Builder_dropbox_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[Builder_dropbox_Params](l), err
+}
+
+// Builder_dropbox_Params_Future is a wrapper for a Builder_dropbox_Params promised by a client call.
+type Builder_dropbox_Params_Future struct{ *capnp.Future }
+
+func (f Builder_dropbox_Params_Future) Struct() (Builder_dropbox_Params, error) {
+	p, err := f.Future.Ptr()
+	return Builder_dropbox_Params(p.Struct()), err
+}
+
+type Builder_dropbox_Results capnp.Struct
+
+// Builder_dropbox_Results_TypeID is the unique identifier for the type Builder_dropbox_Results.
+const Builder_dropbox_Results_TypeID = 0xe14d8558e3d5a4fe
+
+func NewBuilder_dropbox_Results(s *capnp.Segment) (Builder_dropbox_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_dropbox_Results(st), err
+}
+
+func NewRootBuilder_dropbox_Results(s *capnp.Segment) (Builder_dropbox_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_dropbox_Results(st), err
+}
+
+func ReadRootBuilder_dropbox_Results(msg *capnp.Message) (Builder_dropbox_Results, error) {
+	root, err := msg.Root()
+	return Builder_dropbox_Results(root.Struct()), err
+}
+
+func (s Builder_dropbox_Results) String() string {
+	str, _ := text.Marshal(0xe14d8558e3d5a4fe, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_dropbox_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_dropbox_Results) DecodeFromPtr(p capnp.Ptr) Builder_dropbox_Results {
+	return Builder_dropbox_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_dropbox_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_dropbox_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_dropbox_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_dropbox_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Builder_dropbox_Results) Messages() (DropboxMessage_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return DropboxMessage_List(p.List()), err
+}
+
+func (s Builder_dropbox_Results) HasMessages() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Builder_dropbox_Results) SetMessages(v DropboxMessage_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewMessages sets the messages field to a newly
+// allocated DropboxMessage_List, preferring placement in s's segment.
+func (s Builder_dropbox_Results) NewMessages(n int32) (DropboxMessage_List, error) {
+	l, err := NewDropboxMessage_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return DropboxMessage_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Builder_dropbox_Results_List is a list of Builder_dropbox_Results.
+type Builder_dropbox_Results_List = capnp.StructList[Builder_dropbox_Results]
+
+// NewBuilder_dropbox_Results creates a new list of Builder_dropbox_Results.
+func NewBuilder_dropbox_Results_List(s *capnp.Segment, sz int32) (Builder_dropbox_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Builder_dropbox_Results](l), err
+}
+
+// Builder_dropbox_Results_Future is a wrapper for a Builder_dropbox_Results promised by a client call.
+type Builder_dropbox_Results_Future struct{ *capnp.Future }
+
+func (f Builder_dropbox_Results_Future) Struct() (Builder_dropbox_Results, error) {
+	p, err := f.Future.Ptr()
+	return Builder_dropbox_Results(p.Struct()), err
+}
+
+type Builder_installDropbox_Params capnp.Struct
+
+// Builder_installDropbox_Params_TypeID is the unique identifier for the type Builder_installDropbox_Params.
+const Builder_installDropbox_Params_TypeID = 0xa974afa6ea1a5505
+
+func NewBuilder_installDropbox_Params(s *capnp.Segment) (Builder_installDropbox_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Builder_installDropbox_Params(st), err
+}
+
+func NewRootBuilder_installDropbox_Params(s *capnp.Segment) (Builder_installDropbox_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Builder_installDropbox_Params(st), err
+}
+
+func ReadRootBuilder_installDropbox_Params(msg *capnp.Message) (Builder_installDropbox_Params, error) {
+	root, err := msg.Root()
+	return Builder_installDropbox_Params(root.Struct()), err
+}
+
+func (s Builder_installDropbox_Params) String() string {
+	str, _ := text.Marshal(0xa974afa6ea1a5505, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_installDropbox_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_installDropbox_Params) DecodeFromPtr(p capnp.Ptr) Builder_installDropbox_Params {
+	return Builder_installDropbox_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_installDropbox_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_installDropbox_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_installDropbox_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_installDropbox_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Builder_installDropbox_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Builder_installDropbox_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Builder_installDropbox_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Builder_installDropbox_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Builder_installDropbox_Params) Label() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s Builder_installDropbox_Params) HasLabel() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Builder_installDropbox_Params) LabelBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s Builder_installDropbox_Params) SetLabel(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+// Builder_installDropbox_Params_List is a list of Builder_installDropbox_Params.
+type Builder_installDropbox_Params_List = capnp.StructList[Builder_installDropbox_Params]
+
+// NewBuilder_installDropbox_Params creates a new list of Builder_installDropbox_Params.
+func NewBuilder_installDropbox_Params_List(s *capnp.Segment, sz int32) (Builder_installDropbox_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2}, sz)
+	return capnp.StructList[Builder_installDropbox_Params](l), err
+}
+
+// Builder_installDropbox_Params_Future is a wrapper for a Builder_installDropbox_Params promised by a client call.
+type Builder_installDropbox_Params_Future struct{ *capnp.Future }
+
+func (f Builder_installDropbox_Params_Future) Struct() (Builder_installDropbox_Params, error) {
+	p, err := f.Future.Ptr()
+	return Builder_installDropbox_Params(p.Struct()), err
+}
+
+type Builder_installDropbox_Results capnp.Struct
+
+// Builder_installDropbox_Results_TypeID is the unique identifier for the type Builder_installDropbox_Results.
+const Builder_installDropbox_Results_TypeID = 0xbf4bdde5fcd8480a
+
+func NewBuilder_installDropbox_Results(s *capnp.Segment) (Builder_installDropbox_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_installDropbox_Results(st), err
+}
+
+func NewRootBuilder_installDropbox_Results(s *capnp.Segment) (Builder_installDropbox_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_installDropbox_Results(st), err
+}
+
+func ReadRootBuilder_installDropbox_Results(msg *capnp.Message) (Builder_installDropbox_Results, error) {
+	root, err := msg.Root()
+	return Builder_installDropbox_Results(root.Struct()), err
+}
+
+func (s Builder_installDropbox_Results) String() string {
+	str, _ := text.Marshal(0xbf4bdde5fcd8480a, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_installDropbox_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_installDropbox_Results) DecodeFromPtr(p capnp.Ptr) Builder_installDropbox_Results {
+	return Builder_installDropbox_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_installDropbox_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_installDropbox_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_installDropbox_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_installDropbox_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Builder_installDropbox_Results_List is a list of Builder_installDropbox_Results.
+type Builder_installDropbox_Results_List = capnp.StructList[Builder_installDropbox_Results]
+
+// NewBuilder_installDropbox_Results creates a new list of Builder_installDropbox_Results.
+func NewBuilder_installDropbox_Results_List(s *capnp.Segment, sz int32) (Builder_installDropbox_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Builder_installDropbox_Results](l), err
+}
+
+// Builder_installDropbox_Results_Future is a wrapper for a Builder_installDropbox_Results promised by a client call.
+type Builder_installDropbox_Results_Future struct{ *capnp.Future }
+
+func (f Builder_installDropbox_Results_Future) Struct() (Builder_installDropbox_Results, error) {
+	p, err := f.Future.Ptr()
+	return Builder_installDropbox_Results(p.Struct()), err
+}
+
+type DropboxMessage capnp.Struct
+
+// DropboxMessage_TypeID is the unique identifier for the type DropboxMessage.
+const DropboxMessage_TypeID = 0xe28a3ea92a0777fa
+
+func NewDropboxMessage(s *capnp.Segment) (DropboxMessage, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1})
+	return DropboxMessage(st), err
+}
+
+func NewRootDropboxMessage(s *capnp.Segment) (DropboxMessage, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1})
+	return DropboxMessage(st), err
+}
+
+func ReadRootDropboxMessage(msg *capnp.Message) (DropboxMessage, error) {
+	root, err := msg.Root()
+	return DropboxMessage(root.Struct()), err
+}
+
+func (s DropboxMessage) String() string {
+	str, _ := text.Marshal(0xe28a3ea92a0777fa, capnp.Struct(s))
+	return str
+}
+
+func (s DropboxMessage) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (DropboxMessage) DecodeFromPtr(p capnp.Ptr) DropboxMessage {
+	return DropboxMessage(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s DropboxMessage) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s DropboxMessage) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s DropboxMessage) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s DropboxMessage) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s DropboxMessage) Seq() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s DropboxMessage) SetSeq(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s DropboxMessage) Time() int64 {
+	return int64(capnp.Struct(s).Uint64(8))
+}
+
+func (s DropboxMessage) SetTime(v int64) {
+	capnp.Struct(s).SetUint64(8, uint64(v))
+}
+
+func (s DropboxMessage) Data() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return []byte(p.Data()), err
+}
+
+func (s DropboxMessage) HasData() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s DropboxMessage) SetData(v []byte) error {
+	return capnp.Struct(s).SetData(0, v)
+}
+
+// DropboxMessage_List is a list of DropboxMessage.
+type DropboxMessage_List = capnp.StructList[DropboxMessage]
+
+// NewDropboxMessage creates a new list of DropboxMessage.
+func NewDropboxMessage_List(s *capnp.Segment, sz int32) (DropboxMessage_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1}, sz)
+	return capnp.StructList[DropboxMessage](l), err
+}
+
+// DropboxMessage_Future is a wrapper for a DropboxMessage promised by a client call.
+type DropboxMessage_Future struct{ *capnp.Future }
+
+func (f DropboxMessage_Future) Struct() (DropboxMessage, error) {
+	p, err := f.Future.Ptr()
+	return DropboxMessage(p.Struct()), err
+}
+
 type Requestor capnp.Client
 
 // Requestor_TypeID is the unique identifier for the type Requestor.
@@ -6031,6 +8878,46 @@ func (c Requestor) Control(ctx context.Context, params func(Requestor_control_Pa
 
 }
 
+func (c Requestor) Holes(ctx context.Context, params func(Requestor_holes_Params) error) (Requestor_holes_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0x9f1b5623bbf476e4,
+			MethodID:      5,
+			InterfaceName: "factory.capnp:Requestor",
+			MethodName:    "holes",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Requestor_holes_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Requestor_holes_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Requestor) Compare(ctx context.Context, params func(Requestor_compare_Params) error) (Requestor_compare_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0x9f1b5623bbf476e4,
+			MethodID:      6,
+			InterfaceName: "factory.capnp:Requestor",
+			MethodName:    "compare",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Requestor_compare_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Requestor_compare_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Requestor) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -6113,6 +9000,10 @@ type Requestor_Server interface {
 	Verifier(context.Context, Requestor_verifier) error
 
 	Control(context.Context, Requestor_control) error
+
+	Holes(context.Context, Requestor_holes) error
+
+	Compare(context.Context, Requestor_compare) error
 }
 
 // Requestor_NewServer creates a new Server from an implementation of Requestor_Server.
@@ -6131,7 +9022,7 @@ func Requestor_ServerToClient(s Requestor_Server) Requestor {
 // This can be used to create a more complicated Server.
 func Requestor_Methods(methods []server.Method, s Requestor_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 5)
+		methods = make([]server.Method, 0, 7)
 	}
 
 	methods = append(methods, server.Method{
@@ -6191,6 +9082,30 @@ func Requestor_Methods(methods []server.Method, s Requestor_Server) []server.Met
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.Control(ctx, Requestor_control{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0x9f1b5623bbf476e4,
+			MethodID:      5,
+			InterfaceName: "factory.capnp:Requestor",
+			MethodName:    "holes",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Holes(ctx, Requestor_holes{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0x9f1b5623bbf476e4,
+			MethodID:      6,
+			InterfaceName: "factory.capnp:Requestor",
+			MethodName:    "compare",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Compare(ctx, Requestor_compare{call})
 		},
 	})
 
@@ -6280,6 +9195,40 @@ func (c Requestor_control) Args() Requestor_control_Params {
 func (c Requestor_control) AllocResults() (Requestor_control_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
 	return Requestor_control_Results(r), err
+}
+
+// Requestor_holes holds the state for a server call to Requestor.holes.
+// See server.Call for documentation.
+type Requestor_holes struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Requestor_holes) Args() Requestor_holes_Params {
+	return Requestor_holes_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Requestor_holes) AllocResults() (Requestor_holes_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_holes_Results(r), err
+}
+
+// Requestor_compare holds the state for a server call to Requestor.compare.
+// See server.Call for documentation.
+type Requestor_compare struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Requestor_compare) Args() Requestor_compare_Params {
+	return Requestor_compare_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Requestor_compare) AllocResults() (Requestor_compare_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Requestor_compare_Results(r), err
 }
 
 // Requestor_List is a list of Requestor.
@@ -7122,6 +10071,1165 @@ func (f Requestor_control_Results_Future) Struct() (Requestor_control_Results, e
 }
 func (p Requestor_control_Results_Future) Control() InstanceControl {
 	return InstanceControl(p.Future.Field(0, nil).Client())
+}
+
+type Requestor_holes_Params capnp.Struct
+
+// Requestor_holes_Params_TypeID is the unique identifier for the type Requestor_holes_Params.
+const Requestor_holes_Params_TypeID = 0xb5a7bc4687b94d5e
+
+func NewRequestor_holes_Params(s *capnp.Segment) (Requestor_holes_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Requestor_holes_Params(st), err
+}
+
+func NewRootRequestor_holes_Params(s *capnp.Segment) (Requestor_holes_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Requestor_holes_Params(st), err
+}
+
+func ReadRootRequestor_holes_Params(msg *capnp.Message) (Requestor_holes_Params, error) {
+	root, err := msg.Root()
+	return Requestor_holes_Params(root.Struct()), err
+}
+
+func (s Requestor_holes_Params) String() string {
+	str, _ := text.Marshal(0xb5a7bc4687b94d5e, capnp.Struct(s))
+	return str
+}
+
+func (s Requestor_holes_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Requestor_holes_Params) DecodeFromPtr(p capnp.Ptr) Requestor_holes_Params {
+	return Requestor_holes_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Requestor_holes_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Requestor_holes_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Requestor_holes_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Requestor_holes_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Requestor_holes_Params_List is a list of Requestor_holes_Params.
+type Requestor_holes_Params_List = capnp.StructList[Requestor_holes_Params]
+
+// NewRequestor_holes_Params creates a new list of Requestor_holes_Params.
+func NewRequestor_holes_Params_List(s *capnp.Segment, sz int32) (Requestor_holes_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Requestor_holes_Params](l), err
+}
+
+// Requestor_holes_Params_Future is a wrapper for a Requestor_holes_Params promised by a client call.
+type Requestor_holes_Params_Future struct{ *capnp.Future }
+
+func (f Requestor_holes_Params_Future) Struct() (Requestor_holes_Params, error) {
+	p, err := f.Future.Ptr()
+	return Requestor_holes_Params(p.Struct()), err
+}
+
+type Requestor_holes_Results capnp.Struct
+
+// Requestor_holes_Results_TypeID is the unique identifier for the type Requestor_holes_Results.
+const Requestor_holes_Results_TypeID = 0xdcf8b8336fbdc4b3
+
+func NewRequestor_holes_Results(s *capnp.Segment) (Requestor_holes_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_holes_Results(st), err
+}
+
+func NewRootRequestor_holes_Results(s *capnp.Segment) (Requestor_holes_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_holes_Results(st), err
+}
+
+func ReadRootRequestor_holes_Results(msg *capnp.Message) (Requestor_holes_Results, error) {
+	root, err := msg.Root()
+	return Requestor_holes_Results(root.Struct()), err
+}
+
+func (s Requestor_holes_Results) String() string {
+	str, _ := text.Marshal(0xdcf8b8336fbdc4b3, capnp.Struct(s))
+	return str
+}
+
+func (s Requestor_holes_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Requestor_holes_Results) DecodeFromPtr(p capnp.Ptr) Requestor_holes_Results {
+	return Requestor_holes_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Requestor_holes_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Requestor_holes_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Requestor_holes_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Requestor_holes_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Requestor_holes_Results) Report() (AuditReport, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return AuditReport(p.Struct()), err
+}
+
+func (s Requestor_holes_Results) HasReport() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Requestor_holes_Results) SetReport(v AuditReport) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewReport sets the report field to a newly
+// allocated AuditReport struct, preferring placement in s's segment.
+func (s Requestor_holes_Results) NewReport() (AuditReport, error) {
+	ss, err := NewAuditReport(capnp.Struct(s).Segment())
+	if err != nil {
+		return AuditReport{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Requestor_holes_Results_List is a list of Requestor_holes_Results.
+type Requestor_holes_Results_List = capnp.StructList[Requestor_holes_Results]
+
+// NewRequestor_holes_Results creates a new list of Requestor_holes_Results.
+func NewRequestor_holes_Results_List(s *capnp.Segment, sz int32) (Requestor_holes_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Requestor_holes_Results](l), err
+}
+
+// Requestor_holes_Results_Future is a wrapper for a Requestor_holes_Results promised by a client call.
+type Requestor_holes_Results_Future struct{ *capnp.Future }
+
+func (f Requestor_holes_Results_Future) Struct() (Requestor_holes_Results, error) {
+	p, err := f.Future.Ptr()
+	return Requestor_holes_Results(p.Struct()), err
+}
+func (p Requestor_holes_Results_Future) Report() AuditReport_Future {
+	return AuditReport_Future{Future: p.Future.Field(0, nil)}
+}
+
+type Requestor_compare_Params capnp.Struct
+
+// Requestor_compare_Params_TypeID is the unique identifier for the type Requestor_compare_Params.
+const Requestor_compare_Params_TypeID = 0xf3ff84743ee7d914
+
+func NewRequestor_compare_Params(s *capnp.Segment) (Requestor_compare_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_compare_Params(st), err
+}
+
+func NewRootRequestor_compare_Params(s *capnp.Segment) (Requestor_compare_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_compare_Params(st), err
+}
+
+func ReadRootRequestor_compare_Params(msg *capnp.Message) (Requestor_compare_Params, error) {
+	root, err := msg.Root()
+	return Requestor_compare_Params(root.Struct()), err
+}
+
+func (s Requestor_compare_Params) String() string {
+	str, _ := text.Marshal(0xf3ff84743ee7d914, capnp.Struct(s))
+	return str
+}
+
+func (s Requestor_compare_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Requestor_compare_Params) DecodeFromPtr(p capnp.Ptr) Requestor_compare_Params {
+	return Requestor_compare_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Requestor_compare_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Requestor_compare_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Requestor_compare_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Requestor_compare_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Requestor_compare_Params) Other() capnp.Client {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return p.Interface().Client()
+}
+
+func (s Requestor_compare_Params) HasOther() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Requestor_compare_Params) SetOther(c capnp.Client) error {
+	if !c.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(c))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Requestor_compare_Params_List is a list of Requestor_compare_Params.
+type Requestor_compare_Params_List = capnp.StructList[Requestor_compare_Params]
+
+// NewRequestor_compare_Params creates a new list of Requestor_compare_Params.
+func NewRequestor_compare_Params_List(s *capnp.Segment, sz int32) (Requestor_compare_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Requestor_compare_Params](l), err
+}
+
+// Requestor_compare_Params_Future is a wrapper for a Requestor_compare_Params promised by a client call.
+type Requestor_compare_Params_Future struct{ *capnp.Future }
+
+func (f Requestor_compare_Params_Future) Struct() (Requestor_compare_Params, error) {
+	p, err := f.Future.Ptr()
+	return Requestor_compare_Params(p.Struct()), err
+}
+func (p Requestor_compare_Params_Future) Other() capnp.Client {
+	return p.Future.Field(0, nil).Client()
+}
+
+type Requestor_compare_Results capnp.Struct
+
+// Requestor_compare_Results_TypeID is the unique identifier for the type Requestor_compare_Results.
+const Requestor_compare_Results_TypeID = 0xd9e69897cb584ffe
+
+func NewRequestor_compare_Results(s *capnp.Segment) (Requestor_compare_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Requestor_compare_Results(st), err
+}
+
+func NewRootRequestor_compare_Results(s *capnp.Segment) (Requestor_compare_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Requestor_compare_Results(st), err
+}
+
+func ReadRootRequestor_compare_Results(msg *capnp.Message) (Requestor_compare_Results, error) {
+	root, err := msg.Root()
+	return Requestor_compare_Results(root.Struct()), err
+}
+
+func (s Requestor_compare_Results) String() string {
+	str, _ := text.Marshal(0xd9e69897cb584ffe, capnp.Struct(s))
+	return str
+}
+
+func (s Requestor_compare_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Requestor_compare_Results) DecodeFromPtr(p capnp.Ptr) Requestor_compare_Results {
+	return Requestor_compare_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Requestor_compare_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Requestor_compare_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Requestor_compare_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Requestor_compare_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Requestor_compare_Results) Result() CompareResult {
+	return CompareResult(capnp.Struct(s).Uint16(0))
+}
+
+func (s Requestor_compare_Results) SetResult(v CompareResult) {
+	capnp.Struct(s).SetUint16(0, uint16(v))
+}
+
+// Requestor_compare_Results_List is a list of Requestor_compare_Results.
+type Requestor_compare_Results_List = capnp.StructList[Requestor_compare_Results]
+
+// NewRequestor_compare_Results creates a new list of Requestor_compare_Results.
+func NewRequestor_compare_Results_List(s *capnp.Segment, sz int32) (Requestor_compare_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0}, sz)
+	return capnp.StructList[Requestor_compare_Results](l), err
+}
+
+// Requestor_compare_Results_Future is a wrapper for a Requestor_compare_Results promised by a client call.
+type Requestor_compare_Results_Future struct{ *capnp.Future }
+
+func (f Requestor_compare_Results_Future) Struct() (Requestor_compare_Results, error) {
+	p, err := f.Future.Ptr()
+	return Requestor_compare_Results(p.Struct()), err
+}
+
+type CompareResult uint16
+
+// CompareResult_TypeID is the unique identifier for the type CompareResult.
+const CompareResult_TypeID = 0xa7c910d816506a39
+
+// Values of CompareResult.
+const (
+	CompareResult_subset      CompareResult = 0
+	CompareResult_extraHoles  CompareResult = 1
+	CompareResult_notAFactory CompareResult = 2
+)
+
+// String returns the enum's constant name.
+func (c CompareResult) String() string {
+	switch c {
+	case CompareResult_subset:
+		return "subset"
+	case CompareResult_extraHoles:
+		return "extraHoles"
+	case CompareResult_notAFactory:
+		return "notAFactory"
+
+	default:
+		return ""
+	}
+}
+
+// CompareResultFromString returns the enum value with a name,
+// or the zero value if there's no such value.
+func CompareResultFromString(c string) CompareResult {
+	switch c {
+	case "subset":
+		return CompareResult_subset
+	case "extraHoles":
+		return CompareResult_extraHoles
+	case "notAFactory":
+		return CompareResult_notAFactory
+
+	default:
+		return 0
+	}
+}
+
+type CompareResult_List = capnp.EnumList[CompareResult]
+
+func NewCompareResult_List(s *capnp.Segment, sz int32) (CompareResult_List, error) {
+	return capnp.NewEnumList[CompareResult](s, sz)
+}
+
+type AuditReport capnp.Struct
+
+// AuditReport_TypeID is the unique identifier for the type AuditReport.
+const AuditReport_TypeID = 0x9f18ec36f9f870c3
+
+func NewAuditReport(s *capnp.Segment) (AuditReport, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return AuditReport(st), err
+}
+
+func NewRootAuditReport(s *capnp.Segment) (AuditReport, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return AuditReport(st), err
+}
+
+func ReadRootAuditReport(msg *capnp.Message) (AuditReport, error) {
+	root, err := msg.Root()
+	return AuditReport(root.Struct()), err
+}
+
+func (s AuditReport) String() string {
+	str, _ := text.Marshal(0x9f18ec36f9f870c3, capnp.Struct(s))
+	return str
+}
+
+func (s AuditReport) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (AuditReport) DecodeFromPtr(p capnp.Ptr) AuditReport {
+	return AuditReport(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s AuditReport) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s AuditReport) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s AuditReport) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s AuditReport) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s AuditReport) Root() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s AuditReport) SetRoot(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s AuditReport) Factories() (AuditFactory_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return AuditFactory_List(p.List()), err
+}
+
+func (s AuditReport) HasFactories() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s AuditReport) SetFactories(v AuditFactory_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewFactories sets the factories field to a newly
+// allocated AuditFactory_List, preferring placement in s's segment.
+func (s AuditReport) NewFactories(n int32) (AuditFactory_List, error) {
+	l, err := NewAuditFactory_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return AuditFactory_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+func (s AuditReport) Holes() (HoleInfo_List, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return HoleInfo_List(p.List()), err
+}
+
+func (s AuditReport) HasHoles() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s AuditReport) SetHoles(v HoleInfo_List) error {
+	return capnp.Struct(s).SetPtr(1, v.ToPtr())
+}
+
+// NewHoles sets the holes field to a newly
+// allocated HoleInfo_List, preferring placement in s's segment.
+func (s AuditReport) NewHoles(n int32) (HoleInfo_List, error) {
+	l, err := NewHoleInfo_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return HoleInfo_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(1, l.ToPtr())
+	return l, err
+}
+func (s AuditReport) Covert() (CovertChannel_List, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return CovertChannel_List(p.List()), err
+}
+
+func (s AuditReport) HasCovert() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s AuditReport) SetCovert(v CovertChannel_List) error {
+	return capnp.Struct(s).SetPtr(2, v.ToPtr())
+}
+
+// NewCovert sets the covert field to a newly
+// allocated CovertChannel_List, preferring placement in s's segment.
+func (s AuditReport) NewCovert(n int32) (CovertChannel_List, error) {
+	l, err := NewCovertChannel_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return CovertChannel_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(2, l.ToPtr())
+	return l, err
+}
+func (s AuditReport) Discreet() bool {
+	return capnp.Struct(s).Bit(32)
+}
+
+func (s AuditReport) SetDiscreet(v bool) {
+	capnp.Struct(s).SetBit(32, v)
+}
+
+func (s AuditReport) Sealed() bool {
+	return capnp.Struct(s).Bit(33)
+}
+
+func (s AuditReport) SetSealed(v bool) {
+	capnp.Struct(s).SetBit(33, v)
+}
+
+// AuditReport_List is a list of AuditReport.
+type AuditReport_List = capnp.StructList[AuditReport]
+
+// NewAuditReport creates a new list of AuditReport.
+func NewAuditReport_List(s *capnp.Segment, sz int32) (AuditReport_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3}, sz)
+	return capnp.StructList[AuditReport](l), err
+}
+
+// AuditReport_Future is a wrapper for a AuditReport promised by a client call.
+type AuditReport_Future struct{ *capnp.Future }
+
+func (f AuditReport_Future) Struct() (AuditReport, error) {
+	p, err := f.Future.Ptr()
+	return AuditReport(p.Struct()), err
+}
+
+type AuditFactory capnp.Struct
+
+// AuditFactory_TypeID is the unique identifier for the type AuditFactory.
+const AuditFactory_TypeID = 0xe10dd6245733351a
+
+func NewAuditFactory(s *capnp.Segment) (AuditFactory, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 4})
+	return AuditFactory(st), err
+}
+
+func NewRootAuditFactory(s *capnp.Segment) (AuditFactory, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 4})
+	return AuditFactory(st), err
+}
+
+func ReadRootAuditFactory(msg *capnp.Message) (AuditFactory, error) {
+	root, err := msg.Root()
+	return AuditFactory(root.Struct()), err
+}
+
+func (s AuditFactory) String() string {
+	str, _ := text.Marshal(0xe10dd6245733351a, capnp.Struct(s))
+	return str
+}
+
+func (s AuditFactory) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (AuditFactory) DecodeFromPtr(p capnp.Ptr) AuditFactory {
+	return AuditFactory(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s AuditFactory) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s AuditFactory) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s AuditFactory) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s AuditFactory) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s AuditFactory) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s AuditFactory) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s AuditFactory) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s AuditFactory) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s AuditFactory) Id() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s AuditFactory) HasId() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s AuditFactory) IdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s AuditFactory) SetId(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s AuditFactory) Sealed() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s AuditFactory) SetSealed(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+func (s AuditFactory) Discreet() bool {
+	return capnp.Struct(s).Bit(1)
+}
+
+func (s AuditFactory) SetDiscreet(v bool) {
+	capnp.Struct(s).SetBit(1, v)
+}
+
+func (s AuditFactory) Program() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return []byte(p.Data()), err
+}
+
+func (s AuditFactory) HasProgram() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s AuditFactory) SetProgram(v []byte) error {
+	return capnp.Struct(s).SetData(2, v)
+}
+
+func (s AuditFactory) Components() (AuditComponent_List, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return AuditComponent_List(p.List()), err
+}
+
+func (s AuditFactory) HasComponents() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s AuditFactory) SetComponents(v AuditComponent_List) error {
+	return capnp.Struct(s).SetPtr(3, v.ToPtr())
+}
+
+// NewComponents sets the components field to a newly
+// allocated AuditComponent_List, preferring placement in s's segment.
+func (s AuditFactory) NewComponents(n int32) (AuditComponent_List, error) {
+	l, err := NewAuditComponent_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return AuditComponent_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(3, l.ToPtr())
+	return l, err
+}
+
+// AuditFactory_List is a list of AuditFactory.
+type AuditFactory_List = capnp.StructList[AuditFactory]
+
+// NewAuditFactory creates a new list of AuditFactory.
+func NewAuditFactory_List(s *capnp.Segment, sz int32) (AuditFactory_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 4}, sz)
+	return capnp.StructList[AuditFactory](l), err
+}
+
+// AuditFactory_Future is a wrapper for a AuditFactory promised by a client call.
+type AuditFactory_Future struct{ *capnp.Future }
+
+func (f AuditFactory_Future) Struct() (AuditFactory, error) {
+	p, err := f.Future.Ptr()
+	return AuditFactory(p.Struct()), err
+}
+
+type AuditComponent capnp.Struct
+
+// AuditComponent_TypeID is the unique identifier for the type AuditComponent.
+const AuditComponent_TypeID = 0xbeea75a02dbebb31
+
+func NewAuditComponent(s *capnp.Segment) (AuditComponent, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 5})
+	return AuditComponent(st), err
+}
+
+func NewRootAuditComponent(s *capnp.Segment) (AuditComponent, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 5})
+	return AuditComponent(st), err
+}
+
+func ReadRootAuditComponent(msg *capnp.Message) (AuditComponent, error) {
+	root, err := msg.Root()
+	return AuditComponent(root.Struct()), err
+}
+
+func (s AuditComponent) String() string {
+	str, _ := text.Marshal(0xbeea75a02dbebb31, capnp.Struct(s))
+	return str
+}
+
+func (s AuditComponent) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (AuditComponent) DecodeFromPtr(p capnp.Ptr) AuditComponent {
+	return AuditComponent(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s AuditComponent) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s AuditComponent) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s AuditComponent) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s AuditComponent) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s AuditComponent) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s AuditComponent) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s AuditComponent) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s AuditComponent) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s AuditComponent) Kind() ComponentKind {
+	return ComponentKind(capnp.Struct(s).Uint16(0))
+}
+
+func (s AuditComponent) SetKind(v ComponentKind) {
+	capnp.Struct(s).SetUint16(0, uint16(v))
+}
+
+func (s AuditComponent) Hole() bool {
+	return capnp.Struct(s).Bit(16)
+}
+
+func (s AuditComponent) SetHole(v bool) {
+	capnp.Struct(s).SetBit(16, v)
+}
+
+func (s AuditComponent) Reason() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s AuditComponent) HasReason() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s AuditComponent) ReasonBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s AuditComponent) SetReason(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s AuditComponent) Label() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s AuditComponent) HasLabel() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s AuditComponent) LabelBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s AuditComponent) SetLabel(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s AuditComponent) Factory() int32 {
+	return int32(capnp.Struct(s).Uint32(4))
+}
+
+func (s AuditComponent) SetFactory(v int32) {
+	capnp.Struct(s).SetUint32(4, uint32(v))
+}
+
+func (s AuditComponent) HoleId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s AuditComponent) HasHoleId() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s AuditComponent) HoleIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s AuditComponent) SetHoleId(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s AuditComponent) Sha256() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return []byte(p.Data()), err
+}
+
+func (s AuditComponent) HasSha256() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s AuditComponent) SetSha256(v []byte) error {
+	return capnp.Struct(s).SetData(4, v)
+}
+
+func (s AuditComponent) Size() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s AuditComponent) SetSize(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+// AuditComponent_List is a list of AuditComponent.
+type AuditComponent_List = capnp.StructList[AuditComponent]
+
+// NewAuditComponent creates a new list of AuditComponent.
+func NewAuditComponent_List(s *capnp.Segment, sz int32) (AuditComponent_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 5}, sz)
+	return capnp.StructList[AuditComponent](l), err
+}
+
+// AuditComponent_Future is a wrapper for a AuditComponent promised by a client call.
+type AuditComponent_Future struct{ *capnp.Future }
+
+func (f AuditComponent_Future) Struct() (AuditComponent, error) {
+	p, err := f.Future.Ptr()
+	return AuditComponent(p.Struct()), err
+}
+
+type HoleInfo capnp.Struct
+
+// HoleInfo_TypeID is the unique identifier for the type HoleInfo.
+const HoleInfo_TypeID = 0x915f1b5e9b915523
+
+func NewHoleInfo(s *capnp.Segment) (HoleInfo, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 5})
+	return HoleInfo(st), err
+}
+
+func NewRootHoleInfo(s *capnp.Segment) (HoleInfo, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 5})
+	return HoleInfo(st), err
+}
+
+func ReadRootHoleInfo(msg *capnp.Message) (HoleInfo, error) {
+	root, err := msg.Root()
+	return HoleInfo(root.Struct()), err
+}
+
+func (s HoleInfo) String() string {
+	str, _ := text.Marshal(0x915f1b5e9b915523, capnp.Struct(s))
+	return str
+}
+
+func (s HoleInfo) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (HoleInfo) DecodeFromPtr(p capnp.Ptr) HoleInfo {
+	return HoleInfo(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s HoleInfo) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s HoleInfo) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s HoleInfo) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s HoleInfo) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s HoleInfo) Id() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s HoleInfo) HasId() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s HoleInfo) IdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s HoleInfo) SetId(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s HoleInfo) Label() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s HoleInfo) HasLabel() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s HoleInfo) LabelBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s HoleInfo) SetLabel(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s HoleInfo) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s HoleInfo) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s HoleInfo) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s HoleInfo) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s HoleInfo) Component() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s HoleInfo) HasComponent() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s HoleInfo) ComponentBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s HoleInfo) SetComponent(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s HoleInfo) Reason() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s HoleInfo) HasReason() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s HoleInfo) ReasonBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s HoleInfo) SetReason(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+// HoleInfo_List is a list of HoleInfo.
+type HoleInfo_List = capnp.StructList[HoleInfo]
+
+// NewHoleInfo creates a new list of HoleInfo.
+func NewHoleInfo_List(s *capnp.Segment, sz int32) (HoleInfo_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 5}, sz)
+	return capnp.StructList[HoleInfo](l), err
+}
+
+// HoleInfo_Future is a wrapper for a HoleInfo promised by a client call.
+type HoleInfo_Future struct{ *capnp.Future }
+
+func (f HoleInfo_Future) Struct() (HoleInfo, error) {
+	p, err := f.Future.Ptr()
+	return HoleInfo(p.Struct()), err
+}
+
+type CovertChannel capnp.Struct
+
+// CovertChannel_TypeID is the unique identifier for the type CovertChannel.
+const CovertChannel_TypeID = 0xd663e6b528cd9f7f
+
+func NewCovertChannel(s *capnp.Segment) (CovertChannel, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 4})
+	return CovertChannel(st), err
+}
+
+func NewRootCovertChannel(s *capnp.Segment) (CovertChannel, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 4})
+	return CovertChannel(st), err
+}
+
+func ReadRootCovertChannel(msg *capnp.Message) (CovertChannel, error) {
+	root, err := msg.Root()
+	return CovertChannel(root.Struct()), err
+}
+
+func (s CovertChannel) String() string {
+	str, _ := text.Marshal(0xd663e6b528cd9f7f, capnp.Struct(s))
+	return str
+}
+
+func (s CovertChannel) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (CovertChannel) DecodeFromPtr(p capnp.Ptr) CovertChannel {
+	return CovertChannel(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s CovertChannel) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s CovertChannel) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s CovertChannel) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s CovertChannel) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s CovertChannel) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s CovertChannel) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s CovertChannel) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s CovertChannel) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s CovertChannel) Bound() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s CovertChannel) HasBound() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s CovertChannel) BoundBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s CovertChannel) SetBound(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s CovertChannel) BitsPerSecond() float64 {
+	return math.Float64frombits(capnp.Struct(s).Uint64(0))
+}
+
+func (s CovertChannel) SetBitsPerSecond(v float64) {
+	capnp.Struct(s).SetUint64(0, math.Float64bits(v))
+}
+
+func (s CovertChannel) Unbounded() bool {
+	return capnp.Struct(s).Bit(64)
+}
+
+func (s CovertChannel) SetUnbounded(v bool) {
+	capnp.Struct(s).SetBit(64, v)
+}
+
+func (s CovertChannel) Rating() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s CovertChannel) HasRating() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s CovertChannel) RatingBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s CovertChannel) SetRating(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s CovertChannel) Note() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s CovertChannel) HasNote() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s CovertChannel) NoteBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s CovertChannel) SetNote(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+// CovertChannel_List is a list of CovertChannel.
+type CovertChannel_List = capnp.StructList[CovertChannel]
+
+// NewCovertChannel creates a new list of CovertChannel.
+func NewCovertChannel_List(s *capnp.Segment, sz int32) (CovertChannel_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 4}, sz)
+	return capnp.StructList[CovertChannel](l), err
+}
+
+// CovertChannel_Future is a wrapper for a CovertChannel promised by a client call.
+type CovertChannel_Future struct{ *capnp.Future }
+
+func (f CovertChannel_Future) Struct() (CovertChannel, error) {
+	p, err := f.Future.Ptr()
+	return CovertChannel(p.Struct()), err
 }
 
 type Verifier capnp.Client
@@ -10484,337 +14592,474 @@ func (f Job_run_Results_Future) Struct() (Job_run_Results, error) {
 	return Job_run_Results(p.Struct()), err
 }
 
-const schema_9efe3d1253432936 = "x\xda\xac;kx\x14E\xb6u\xba'L`\x81P" +
-	"\xe9 \xe4\xc5$\x90 \xc9\x85\x00QY\xc8\xa7& " +
-	"\xafD\xb8\xa6\x13Q\x1e\xb2\xd7I\xa6\x13Z&3a" +
-	"fb\x0c\xdf\xba\x11\x94\x05\xf6\x8aW\\\xc1\x05\xc1\xd7" +
-	"\x82\x0f\xd8,\x0b\xc2*\"\xbb\xf2\x12\\e\x15\x95+" +
-	"\x01\xa3\xa2r\x05\x14\x15E|-\xcc\xfdNu\xd7t" +
-	"\xcdL\x0f\x04\xbe\xfd\xc5\xa4\xfa\xd4\xa9S\xa7\xce\xfb\x1c" +
-	"\x86\xfd\xbeg\x99cx\x0f\xff\x00\"U\xaf\x82\xa4." +
-	"\xe1\xa7\x1e>\xfc\xbb-\xbf\x08\xcf#\xb4/\x10\xe2p" +
-	"\x12r\xd5jZ\x0c\xc4\x11\xde\xf9\xc1\xec\xdd\x8f\xed\xf2" +
-	"/ \xf4\x0a $\x09\xf0\xd3\x02:\x06\x08(Kh" +
-	")\x81\xf0B\xcd\xd3\x0a\xc9\xc3\x17\x11\xda;\x02\xd0F" +
-	"\x0b\x11`\x0b\x03\xc8\xd9\xfa\xc2\xfe3\x1f\x96/\"\xb4" +
-	"\xa7\x1c\x1eQpCu\xeau\xe7\x1f#\x04\x94\x83t" +
-	"\xa5\xd2A\x9d\x84(\xedt\xaf\xa2\xa6:\x09\x09\xcf;" +
-	":l\xea\xfc\x96\x1e\x8b\x0dB\x0cl\xa3R+\x10\xdb" +
-	"\xb8T\xc4\xe6\x9b\x9a\xfc\xed\xbd\xfe7\xee\x17\xe9\xd1S" +
-	"S\x11`\x0e\x03xos[\xe3\x82\xcdM\x0f\x18\x00" +
-	"\xec*K\xf1\xbb#\xbc\xfd\x85\x9f\x9e\xfd\xdb\x94\x0d\x0f" +
-	"\x12\xda/\xb2\xb5%u:n]\xc0\xb6\xbe\xb6b\xde" +
-	"\xc8\x81Y]\x1f\x12\xaf\xb26\xb5\x18\x01\xda\x18\xc0\x8f" +
-	"\xef\x14\xb7\xa7\xde\xb5\xe6\xf7\x84*&ne\x7f\xeaO" +
-	"\xc4\x11>\xf4\xd8\x1f[\xbb\x0c\xafXf\xecd\x87n" +
-	"L\xad\xc2CoJK[\xb9\xe9p\xd6rBS9" +
-	"Neu\xea7\x04\x94'\x19\xca1\x7fu\x1c\xdb\x94" +
-	"\xd4\xb8\\ wG\xea\x1d\xb8\xb3p\xe1p\xf5\xed\xc9" +
-	"\xad\x8fD16\x95q~\x0b\xdb\xea\x9d\xf1\xdbI\xfa" +
-	"s/\xae\x10Yq\xd0\x00\xe8`\x00\x1f\x0c\x9d\xf7\xcc" +
-	"\x03\xdbz\xad\x14\xa8:\x97Z\x02\xc4\xf1\xfd\xdc\x0du" +
-	"\x15\x95?\xaf\x146\x1eKeOv\x8am\xbc\x7f\xf6" +
-	"\xec\xf0\x94\xe5+\x1f%jOpXo\x96\x94\x84\xd4" +
-	"\xf7P\xdeV\xd2\x15\xdc\xd3[\xf1K\x04\xc2\xcf\x9c\xfc" +
-	"e\xd3\x1d\xfd\x8f<Jh\x9f\x08\xba\x8d\xbd\xab\x10\xdd" +
-	"\xf6\xde\x88.y]\xafm\xbfy|\xf5*\xe1\x8e\x1d" +
-	"\xbd\x99t}\xe5S&~8\xb4\xfc1<H\x10\x0e" +
-	"\xc6\xd9=\xbd\xd7)\xfb{#\xf0k\xbd]@ \xfc" +
-	"\xe9\x9dg\xb6\x0d\xb8%\xf3\xf18A:q\xc5N\xe5" +
-	"\xf4\x15\x08y\xea\x8a\x09\xa0l\xef\x83\x92\xf4\xc3\x89\x9f" +
-	"v\xdf\xf4\xd6\xe3\x8f\x0b\x87\xae\xedS\x81\x87v;\xf9" +
-	"c\xd1\xaeU\xd7\xaf\x11\xe5`i\x1f&\x07\xab\xfb " +
-	"\xbd\xef/\xa8\xdd8+\xb7m\x8d\xc8\xd8\xed}2\x10" +
-	"`\x0f\x03Xr:\xf8\xfe\xdc\x1f\xdeXcJ\xa9\x8c" +
-	"\x00'\xfa0A9\xddg\x03\x81\xb0\xd2\xb4\xef\xd6\xdd" +
-	"#\xba<-\x1c\xbe\xba/\x13\xc2[\xeb\x86<2\xe5" +
-	"\xc1\xe7\x9f\x16\x05|A\xdf\x12\xa6O}\x11\xf7\xf3\x8b" +
-	"\xb7\xefz\xa9\xee\xec3\x06u\x86(\xf5e\xa2\xd4\x9a" +
-	"qt\xf9\xfc\xf5\xd7<GT\x05,\xac\x12n}\x92" +
-	"m\xbd\xb6\xe5\xab\xc7\x92\xaf\xbdo\x1drS\x12\x9e\x8d" +
-	"\x09\xdd\x8e\xbe;\x95\xd7\xfa2\xc6\xf6\xfd\x8c@x\xfd" +
-	"\x80C#\xf4\xfc\xbd\xeb\x84sV\xa4\xb3s&\x1f\xe9" +
-	"P\x16>S\xb0>\x8a\xc4t\x83\xc4t<\xe7\xd7\x85" +
-	"9\xdd\x9e{\xa5v\xbd(\x99\x1b\xd3\xfb#\xc0V\x06" +
-	"\xb0a\xfe\xdff\xf6>\xf4\xf0z\x91\x81\xed\x06\x86\xa3" +
-	"\x0c\xa0\xa5\xdb\xd1\xa7\xb6=1\xe3O\x82dB\x06;" +
-	"\xfcCm\xe7\x87\xf7\x04\xdfk#4\x9d\x7f9\x85;" +
-	"\x1da\xe86\xf3\xda\x81\xfew7\x88\xa7\x1e4\x90v" +
-	"0\xa4+\xba\xa7\x0fH\x9e\xfe\xec&\x11\x002\x18Y" +
-	"]3\x10`\xdb\xa3\xbe\x89Ol\xde\xf7\xbcH\xd6\x90" +
-	"\x8cn\x08p\x0d\x02|u\xf7\x90W;\xb2{\xbe\xa0" +
-	"\xf6\x04\xb0\xd87NrJ\x84(S2\x1eRff" +
-	" \xff\xa6e\xe0\x13\xbf\xbc\xea\xe0\xae.3\x07\xbcH" +
-	"\xd4\xbe\x91\xd78\x9d\xc1\xa4\xe8\x1c;m]~\xf9\xf8" +
-	"\x9ca\xff\xbdM$'7\x93\xd1[\x90\x89\xa7\xe5\xed" +
-	"=~Oz\xcd\xcb\xd6E\xcb3\xd9E\x7f\xfe\xd5\xae" +
-	"\xa3#\xe6\x1f\xden\xb0 I\xc2O\xc33\x99^\x8f" +
-	"\xcal&\x10\x0e\x16\xf5\xf8\xeb\xd9^#\xff\x1e\xa7\x08" +
-	"\xcb2\x1fRVg\"\x8d+2'(;\xf0W\xb8" +
-	"\xe6\xc5Y\xc1\x0dW\xcfD`)\x0a\xf8\xb9\xccu\xca" +
-	"F\x06\xdc\x96\xf9K\x02\xe1A\x9f\x9e\x97k\x1f^\xf8" +
-	"\x8a\xc9\x1d&\xd4\x1b3\x99\xe9\xdd\x9e\x897\xferh" +
-	"\xfe\xbb\xf7\xa6o{%\xee\xd8)Y;\x95\x99Y\x8c" +
-	"5Y\x13\x94yY\xec\xd8\xd3-\x0f,{b\xd9\x0e" +
-	"Q\x88\xf4,v\x899Y\xc8\x9e\x7f\xee\xa9\xd8Ts" +
-	"]\xb7\x9d&\xffL5\xccbVhE\x16^s\xd5" +
-	"\x13=\xbf\xaa\x97\xe7\xef\x8e;\xef\xbb\xac\x97\x94s\xec" +
-	"\xbc\x1f\xb3&(\xf9\xd9x\xde\xb8\xb6/\xee\x1cVr" +
-	"x\xb7\xc8\xed\x1e\xd9\x8c\xfa\xf4l<O~\xfd\xd0\xa2" +
-	"\x9b\xf7}\x16\x8fmT\xf6&e4\xe2\xb8\xea\xbal" +
-	"'(\xc7\x18\xba\xfa\xef\xcf\x9ek\xde=\xe6UA\x81" +
-	"\xf7g3\x93\xf5t\xfa\xf39\x8a:U\xfc\xb2%\xbb" +
-	"\x10\xbf\xb8\xef\xbe\xfb\xd1\xd6\xb3\xcb\xf6\x8a$\xac\xcef" +
-	"\x17Z\xcbH\xf8\xd5}\xef|\xe2:\xb1f\xaf(\x7f" +
-	"{\xb2\x99]\xd9\xcf\x00n\xb8\xfa\xb3\xcd\x1f\xed\x9d\xb4" +
-	"O\xc0}*\x9b\xa9E\xf1\xe7\x9f\xc2\xc0\x96\x8d\xaf\x0b" +
-	"\x0a\xd3\x8e;\x1d\xe1\xcf\xc2o\xff\xae\xe8d\xdf\xfd\xe2" +
-	"\xa9;\xb2\x99C|\x8d!\xfd|y\xdb\xf6+\xeey" +
-	"x?\xb1\x15\xeb\x13\xd9\x9b\x94\xd3xe\xe5T6>" +
-	"\xf26\xd7\x82.\x8f\xc8\x87\xf7\x1b.\xceT\xfe~\x0c" +
-	"\xdd\x92~\x88n_\xc1\x7fM,\x1aN\xff\x19\xe5\x96" +
-	"\xfa1\xdb\xb7\x85\x01\xec\xcazg\xd0/o?\xf0\xa6" +
-	"\x88\xa1\xbd\x1f3S\x1d\x0c\xe0\xd0\x9fo-[|\xef" +
-	"\x917E\x0c\xe7\xfa1\xd1Hr!\xc0\xab\x8e\xb47" +
-	"\xfesWG\x14@\xbe\x8b\xe9\xe9\x10\x06\xe0\x7f+\xf7" +
-	"\xcd\xcf'\xbdw@d\xe4d\x17\xc30\x85\x01\x94\xae" +
-	"\x1cp\xf6\x0f_\xccx7\xee\xb1[\\\xffP\x16\xb8" +
-	"\xf0\xba\xf3\\\x0b\x95\x03\xf8+\x9c4\xb2\xe4\xbb\x03s" +
-	"\xa4\xf7,\xaf~\xd5V<\xcd\x11\xde\x91\xf4\xdb\xe0\xb2" +
-	"m%\xed\xa2\xf3~\xd2u\x12\x1f\x94\x1d\xf3\xe5\xfa\x1b" +
-	"\x93&\x0f\x9a\xd4n\xd2\xc14u\x8f\xab\x06\xe98\xe0" +
-	"B\x11\x0e\x9f\\\xfa\xa7\x1f6.o\x17\x09\x1d\x9e\xc3" +
-	"l\xc0\xa8\x1c\xc40g\xeb\xcd7\xceX1\xe5\xb0\xf0" +
-	"\xe2\xd3r\x98\xfb\xdf\x9c\xb4\xb5\xcf\xd7\xf7\xcf;\x82\xd6" +
-	"^2\x83\x8dq9?\x11P\xcas\x10\xf5\xf5\xdf\xe4" +
-	"\x7f\xf2?7}~DD\xbd6\x87\xf1\xa0\x8d\xa1>" +
-	"p\xee\x9e\xd7\x16\xad-}_\x88\xe9\xf6\xe3w\xc7\xf9" +
-	"\xec\xcdoNH\x1e\xdba\xado\xc9aB6\xf4\xce" +
-	"\x9d\xa9\xdd{\xd5t\x08;\x9e\xcc\xe9\x8f_\xfe\x11\xf4" +
-	"\x8c\xff>[>*^tq\x0e\xd3\xaee\x8c\x9a#" +
-	"\xcb\xbbT\x8dj\xf8\xfc\x13\xf1\xc9N\xe7\x18\xd6\x90Q" +
-	"\xf3\x97\x97\x8f\xb6g$\x0f\xf9\x94\xd0\x9e\x82\x102L" +
-	"\xca\xf0\xdc\x9d\xca\xa8\\\xfcuMn3\x81s\x9e\xfb" +
-	"\x7f\xfe\xfb\xbc\xf9\x9f\x1a\xe6\x8f\xa1\xda\x92\xcb\x04l{" +
-	".ss\x9b\xd3\x8f+-#\xfeO\x0c'r\x99\xe5" +
-	"<|\xd5\xd4y/Ud\x1e\x17\x8d\xce\x9e\\\xa6\x81" +
-	"\xfb\xd9\xd6\xa1\x0f(\xfb\xeao[v<&\xdeHb" +
-	"\xdc=\x95{X\xf9\x11\xc9\xb8\xea\xbb\xdc\xbd\x18p\xac" +
-	"\x9b\xffl\xef{\xa5\xec\x13Q\xcf;\xc0x\xde\x01x" +
-	"\xeb\xdf\xac\x9a|\x8dVs\xeaD\x9c\x98\x0d\xc9\xfbF" +
-	"\x19\x95\xc7n\x94\xb7Wi\xc3_\xe1\xeb\x06W\x1e\xfc" +
-	"\xdf\x97\x07\x9f\x8c\xb7\xday\x9b\x94\xd5y\xcc\x01\xe7M" +
-	"\x90\x94\xf4\x81\x08=\xfe\xcb\x0d\x7f|\xa8\xf9\xd1\x93\x82" +
-	"{\x86\x81\xd3\xf1\x92\xff1\xb6#y\xe8\xc7_\x9d\x14" +
-	"\x8dD>{\xbf\xc0_\xa4C\xcb\x9fj?\x1d\xeb\xff" +
-	"e\x16c\xe7\x7f\xac\x1c\xcbG\xe8\xa3\xf9,\x9c\xca)" +
-	"Y;\xb5\xbe\xb2\xf8\xdb8\xc7pz\xe0\xc7\xca\xb9\x81" +
-	"\xcc\xbc\x0e\xac\xc7\xb7}\xbd\xa2\xa3\xc7\xe1\xc0\x19\xa2\xf6" +
-	"\x89x\xba\xec+\xd9\xdb\x16\\\x89\\\xfdv\xf3'\x87" +
-	"\x0bg<}F|\xfcr\x03`\x0a\x03\xa8:<s" +
-	"\xf7\xf5/\xcc\xf9.\xee\xea\x8b\xaf\\\xa7,\xbd\x12\xe1" +
-	"\x97\\\xb9PRF\x15\xe0\xd5o\xff\xf3\x07\x9b\x9b\xbf" +
-	"\xfe\xc5\xd98\xc2r\x0b>V\x86 \x88RPp\x13" +
-	"\x81\xb0:fF\xe3\xc2\xd6a\xdf\x0b<\x1a]\xc08" +
-	"\xb1X\xfb\xd7\x98\xb6o\x7f8/\x98\xcb!\xf8eX" +
-	"\xb8\xce]\x1b\xf2\x07Z\x8a\xe4Zw\xa3\xaf\xb1d\xac" +
-	"V\xd3T_\xad\xfbf\x175\x07\xf4\x90\x96W\xa5\xb9" +
-	"\x82M\xdeP0\x02\xe70\xe0\xc64\xe9^\x8f\x16(" +
-	"\xf27j\xbei\xba\xe6\xf5\xe4Ui\x0c\x90\xa8\x0e\xd9" +
-	"A\x88\x03\x08\xa1=\xc6\x10\xa2&\xcb\xa0\xa6I\xd0Z" +
-	"\xeb\xf7\x85\x02~/PKJ\x08\x00%\x10G\x82[" +
-	"k\xf0\xfb\x8a\xee\xd4\x02z\x9d\xae\x05\xf2*\xdd)\x01" +
-	"wCP\xc4[h\xe1M\xf1\xb9\x1b4\xe8N$\xe8" +
-	".\xa0\x02\x93J\xaf\xec\xaf\xa9\x04P\xbb\xcbI\x84D" +
-	"\xd2\x15\xe0\x91#U\x0b\x89D\xc79\x01\"\xe6\x05\xb8" +
-	"\xb9\xa6\xa3\xf0\xdb\x10'H\x11\x83\x08\xdc\x19\xd0\xdc\x12" +
-	"\"\xd1\xde\xce\x94\xa0>W+\x83\x94\x80\xe6\xf6\x94A" +
-	"\xa9G\xaf\xd7\x82\xa12\xa8\x04\x88\xe5W\x956\xa7I" +
-	"\x0b\x86\xfc\x01\xeb^\x9caQ\x1c\xab D\xed.\x83" +
-	"\xdaW\x820\x87$\x84\x00\xb5\xbc\xbf=\xd7nq\x87" +
-	"&\xfa\x83\xa1\"w\xa0\xde\xc4\x0cQ,\xebo\xb1\xcc" +
-	"Y\xebn\x84T\x87L\x00R\xe3\x11\xf1\x97\x0djn" +
-	"o^\xa5;\xe0n\x80\xb8\xd7/\xf7\x05Cn_\xad" +
-	"v\x83\xf1\xa6E\xba\xaf\xceo\x9c*\x87\x12>\x14\x02" +
-	"A/\xcb\xe4\x10\x80^\x09_?\xc0\xf9\x95W\xe9r" +
-	"_\xf2\xf3K\xfc\xf9\xfd5E\xf8Dy\xa5\xec\"q" +
-	"\xf70\x0f\xf3\xea\xc1\x10\xbfR0\xee\xce&\xb2\x0a\x7f" +
-	"MQ\xa0\xc9\x17\xd1\x08\x91\xa0\x12\x8b\xa0R\x7fS\xa8" +
-	"\xb1)\x04=\x88\x04=\x08$\xd2\x1b\x1d\x8f\xf3z\xab" +
-	"5_\xd0\x1fhA\xde\xa5\xd8\xa9\x99I\xa0Ok\x1e" +
-	"o|\xb8\xa8\x9a\xd5\x18\x07\x00\xb5\xeck\x8c\xc08\xa2" +
-	"\x05\xa6\xd6\xdf\xd0\xe8\xf7i\xbe\x90-\xeaN\x8b\x8dI" +
-	"iS\xa3\xd7\xef\xf6 \xe3\xe3x\x1e#\xa8\x8dM5" +
-	"^=8\xcbN\xbdEvjw5\xfa\x03!\x9bs" +
-	"\xcdg1\xf9R\xee\xab\x03?j\xfa`\x8eF\xc9\x87" +
-	"BB\xaas@\x86\xea\xc1 \x01\x05HCs\xad\x14" +
-	"@\x06!\xd5y\xb8>\x0c\xd7%)\x0d\x03\x0ae\x08" +
-	"\x14\x13R=\x08\xd7\xaf\x06\x09@N\x03\x19\x9d1\x94" +
-	"\x10R=\x18\x97G\"\xb8CN\x03\x07:2\x18C" +
-	"H\xf50\\\xbf\x16\xd7\x93 \x0d\x92\x08QFA\x0d" +
-	"!\xd5#q},\xaewq\xa4A\x17B\x94\xd10" +
-	"\x9d\x90\xea2\\\xbf\x0d\xd7\x9dR\x1a\x8b\x9f\xa6A\x15" +
-	"!\xd5Sq\xdd\x83\xeb\xc9r\x1a$\x13\xa2\xb8\xa1\x82" +
-	"\x90\xea\xdbq\xdd\x8b\xeb]!\x0d\xba\x12\xa2\xe8l}" +
-	"\x16\xae\x87p\xbd\x1b\xa4A7B\x949\x8c|/\xae" +
-	"\xdf\x051\x8a!\xeb\x1e\xfe\xd3\xe5o\xf6i\x01\xfeW" +
-	")j\xb9\xe6\x01 \x12\x00\x81\xd6\xc6\x80\xbf\x1e\xa5\x9f" +
-	"K\xaf\xf9w5q\xeas5\xe8J$\xe8J \xcc" +
-	"E\x86\xc8\xa1 \xf4$P)\x03\xf4\xb2\xbc-\x01\\" +
-	"\x0c\xd7\x064wH\xf3\x8c&\x10\x82$\"A\x12f" +
-	"j\xec\xb8\xd1!4i|\xcd\xa3\x07k\x03\x9a\xc6\xd6" +
-	"L:\\\xb3\xfc^-\x08\xc9D\x82d\x1b\xc95\xed" +
-	"\xa2aJ[\x0c\xf7cj\xede\xc9n\xacH\xc69" +
-	"=\xd3\x9dL\xd2S\x1a\xf4P\x10\xc5,-r\xcc\xdd" +
-	"s\x09Q\x7f-\x83\xba\xc8\x921\xba\xa0\x86\x10\xf5>" +
-	"\x19\xd4\x07Q\xc0\x80\x09\x18]\x82vk\x91\x0c\xea\xc3" +
-	"\x12P\xd9\xc1\xc4\x8b.\x9dO\x88\xfa\xa0\x0c\xea*\x94" +
-	"\xad$&[tE\x15!\xea\x1fdP\xd7H\x10\x0e" +
-	"\x86\xdc\x81\xd0\xcdz\x03)\xd5\xfcM\xa1\xc9\x16[\x1a" +
-	"\xb4\x06\x7f\xa0eL\x0bq\x86\xb4 \x7f\x9c\x94F\xdd" +
-	"c\x81\xd466M\xd6\xbd^\x1d\x1a\xb5@\xad\xe6\x0b" +
-	"\x91\xc8\x17t\xdc\xe3u\xafF \x9e\xcfR\x8c\xcf\"" +
-	"\xc6\x8d\xd1\x85\xf2J\x0f\xf0\xa2\x08]\x8a\xaep\x01\xba" +
-	"P\x1e.\x03\x0f;i\x0b\xba\xd0\x06'H<\xc4\xb6" +
-	"\xaa\x04\xd4=\x9dHt\x9a\x13\xe4H`\x0e\xbc\xd8I" +
-	"'W\x18n\xd9*\x0f\x01\xcf\x9f\xe9\xa81\xcc-\x97" +
-	"\x1a\xe2Uf\xf8\x952\x08\xeb\xc1\xb1L\x90\x88\xac\x85" +
-	"\xca\xa2\x9cgY$\xf8\xb0u\xcd\x96\xc3\x0bU\x1a\xe2" +
-	"n\xb9\xe6\x8b9\xbef\xb7\x1e\xfa79\xbe(\xbfk" +
-	"\x87\xb2J\x08\x0d\xb8{$\x80\x96>R\x08\xb4\x0f\x0d" +
-	"\xac\xd8\xc3\xe0Y\xc4\xa5v\x8f \x1f\x87\xf4\x96\xc9\xa0" +
-	"\xde&\x08\xf14\xb4\xc37\xcb\xa0\xdenYI:\x13" +
-	"\xc9\xb8M\x06u\x96\x04)\xee@\xbde\x00x\xb5\xc8" +
-	"P\xffR\xaf\x8e\xba\x02\xbd\xac\x9a\xa6yo\x8f\x19b" +
-	"\x12\x98\x0d\xd4*\xa2\xd8\xd3n\xf9\xcb:\x7f\x9cg\x8e" +
-	"\xbf\x9f\xf1,\xdc\xf5$\x0a\xact\xf3\x15\xd1\xe2\xc4\x1b" +
-	"\x85\x0b\xc58\x09(\xb0\x02\x0d;\x1f*\xcaBP\xb4" +
-	"\xa31\xfaV\x19\xd0}\xb5z\xa3\xdb\xcb\xf4\xadW\x04" +
-	"\x81\xbb\xbf\xc5\xf2\xc8\xe3h\xb8x\xbb\x0c\xaaWx\x1c" +
-	"\x1d\x17=2\xa8\x8d\x11\xffE\x1b\xf0\xf8Y2\xa8!" +
-	"\x09\x9cM\xba\x87k\xbb\xb3^\xf8\xdd\xa8{\xc0A$" +
-	"p\x90\x04\x11U\x02\xa6\xcc\xd6\xbd\xdeN<\x8b!v" +
-	"U\xa5Z\\\xe4\xd4\xf9g\x89\x8e3\xcc0\x07\xcfv" +
-	"^jt('Jal\xc4\xa6\xd8B\xe6jA\xa0" +
-	"\xc4\x02cR\x86,\xe1l\x8aD\xe2v\x023\x85\x85" +
-	"J\x18\x7f5\xe8\xa1D\xd1R\\8l\xc7\xc4\xcb\xb6" +
-	"\x0c&\xf6\xe6Y~w\x83\xce\x88u^\x00u\xa3)" +
-	"\x9f\x04\xbc\xd0\xcb*\xae\xdb\x9b31\x1f1\xaeF\xc8" +
-	"\xe5\xa4p\xa3\x03Podpq\xb6j\x92\x04\xd9\x10" +
-	"\x0e\x9b\x0aQ\x8e\xcbceP+%\xc8\x96\xce\x87M" +
-	"\xa7;\x19Ub\xa2\x0c\xea\xcd1\x07\xa5x\xdc!7" +
-	"\x0ft\x12\xc4\x07q\xc9\x1bw2\x9a\xbd\xd5\x17\xa5\xd9" +
-	"&\xacI\xc0~!\xba\xb7\x91\xc0N\x8b\xb3%Rf" +
-	"\xeanJJ\x9c\xbf\x8b\x93\xbd\x88\xd1J\x8e\x1c[\x80" +
-	"\xb6?O\x06u\x98`s\x86 -\x83dP\xaf\x96" +
-	"\xa048\xcb]|\xcd\x08\xce\xc0\x94\x1a\xaf\xbf\x06\xa8" +
-	"\xd5\xdc\x8c\x118\xe0I\x14\xb0|\xdc\xc1\x82\x09^N" +
-	"\x04\xde\x14\xa4\xb4?\x91h\x92\xd3\x19h\xf2E\xfbj" +
-	"s\x7fu\x08s\xed\x06D\x91\xcc\x9e\x97\x96\xb0\x93\xba" +
-	"\x96\x10R\x1a\x0cy\xfcM!\xfcG\x0b\x04.\x92x" +
-	"M\xf4{5K.\xed\x85+r\xef\xf2\xfe\x96hE" +
-	"l\xed\xe4\xe2\x04\x82\x15-K.\xaf\xbbF\xf3&\xca" +
-	"P#\xe5\x16bq\x857\x02\x807\xa1)-f\\" +
-	"q\xb1w\xbdHy\x81\xbb\xc0\x7f_9&\xa6\"\xc4" +
-	"\xf35{Y\xb1\x17\x95\x10>\x1a\xa4X\xbd\x17\x02\x90" +
-	"\x12\xa3\x82\xb1O}\x8bVjDp\x16gxc\x15" +
-	"x\x05\x8e\xd2\x1a\"\xd1\xae\xce0\xcf\x04\x88S\xf3z" +
-	"l9dg\x9d\xed\xecR\x86\xc5#!k\x8a#\xce" +
-	"\xedb\xe6\xcdp\xd4H\x1b/\xc2\x02\xaf\xc5\xd39U" +
-	"D\xa2\xba\x13\x80w\x97\x85\xbe\xefL\x0cbU'H" +
-	"\x91\x8a8\xf0\xee5\x1d\x87\xfb\xae\xc3\xc0\x98\xf7\xe7\x80" +
-	"7\xf9\xe9p\xd4\x8f|gX\xf3y\xfc\xcd\x0d\x9a\x8f" +
-	"@\xa8\x0cZ\xcd\xbc\xa5L\xc8\xccp\xdd\xe9\x0e\xd4G" +
-	"\xf3\"\xc6\xf3y\xb4`(\xe0o\x89\xcfw\x12\xc0\x99" +
-	"O\x7f\x11\x97\xcck\x19\x97_\xa1\xb0\x8b\xfd:\x19d" +
-	"G:\xf51^\xc9\xde\x0a\x8cu\x87\xdc\x09}t\xb4" +
-	"sDY\x91\x13\xdf\xdd\xeb\xaf\xb1-\xbb\x89$v\xce" +
-	"D\x8e\x0e\xb8\xea\xcb}u\xfeKvz=\xa4\xf3\xe1" +
-	"K\xf5y\xa4\x8bm(k\x142m/$\xd6f\xa2" +
-	"]\xc0\xc5\xea\xb8v\x85\xb3\xcb.w22\x03\x9a\xdb" +
-	"s\xd1\x88\xdb\xd6\xc68\x12\x15\xad\xec\xb0\x89W6@" +
-	"\x81Z\x1d\xb5\x0bFVL.\xec\xccL'\xd8\x18S" +
-	"\xa7\xe3*o_\xa7\x13\xe34\xc18@/\xab\xd1\x14" +
-	"\xa3\x11Rl4@\x98\x0fJFk\xc6;N\x91\x96" +
-	"\xfc\xf0bfw\x00\"\xf3\x08\xc0\xbb\xf24\xbd\x84H" +
-	"\xb4G\xc4;\x95\x1aA\x85\xbd\xe1\x11\x84\x8bs%Q" +
-	"\x9d\xd5\xa6.(\x06\xe3\xba\xaf\xf3UV\x1e]\xf1d" +
-	"Ap]\x85va\x0e2s\xb0\x0c\xea\xc8\xd8\x90\xeb" +
-	"\x92\x82\xeb\xf8\x02\xeb\xe5Dw\x17\xbeQ\\\xddX\x8a" +
-	"U\x0f~f\xa2\xd0N2\xef\\,\xf8k\x7f]]" +
-	"P\x0b\xf14\xd5U\xebo\xf2\x85\x12\x15\xe3l\xaa'" +
-	"\xe6\xcb^\xa2\xb8wM\xd8(1\xf1q\xc0\x0b\xc4\xe4" +
-	"\x17\xcdDy\x12\xef\xb4i\x06\xd8\xf9\x86\x88\xea^L" +
-	"dJ,\xf6E\xbd\xe3E\x94\xdb\xb6\x01q\xa1\xe2\xcf" +
-	" 1O\x06\xa1\xfa*V\x97z\xc6\xab\xf98n=" +
-	"L%\x8f\xdcf\xbaI\xf8X\xe16\xa3\xf1\x8a\xd7\xca" +
-	"\xa0N\x95:Y\xec\x8d\xae\x04Y#\x161\xc4$J" +
-	"U.\xd2\xe3\xb15\xe1r\"\xf3\x98 \x93\x8e\x11\x02" +
-	"\xbb(\xe5\x12\xe2\x09)\xba\x1eR\xee\x93\x0d\x8f\x9d\x13" +
-	"\xc1v\x00#\xc97dP\x0f\x09\x9c=\x88\x81\xd0[" +
-	"2\xa8\xefK\x00f\"\xd1\x8e\xaa\xf7\xae\x0c\xeaG\x12" +
-	"P\x19\x8c\xaaM\x07>\xf8\xfb2\xa8\xc7%\xa0\x0e\xc9" +
-	"(\x0b\x1f\xc3\xdd\x1f\xc9\xa0~!\x01M\x92X\xbf\x81" +
-	"\x9e@\xc8\xe32\xa8g$\xa0]d\xd6l\xa0\xa7q" +
-	"\xf1k\x19\xd4\x7fI@\x9d\xc0:\x0d\xf4G\x0c\x0b\xce" +
-	"\xc8P\x05Q\xb1m\xaby\xa7H\x87 \x18r\x874" +
-	"H\xb1\xfa\xceF\xb4nW\xd0o\xd5|\x1e\xcd3\xda" +
-	"*\xf0k>O\x95\xe6\x0e\xfa\x09\xf8l\xad&\xcf\x91" +
-	"\x84\x82S'[d\x9d5\xde\xfd\x13hb\x82\x14_" +
-	"\x8a-l\xb9X^d5\x8d\xf9\xfc!\xf0qY\xa1" +
-	"i\xccg\x06\x81O'\x08Mc\xde\x8c\x07>^I" +
-	"s\x0b\x8d\xa6\xb1Q\xb0N\xc1T\xa4\x0cR\x9a\xdd\xb1" +
-	"\xce\x927\xaf\x9b\\\x8c\x11HJ\x1e#\x85\x8f\xb8\x00" +
-	"\x9f\xe5T(L'\x92\xd2\x15\x90\x18>\x93\x02|j" +
-	"\x8a\x9e\xc3\xec\xe8;$\x86On\x00\x1f\xaf\xa5'\xe6" +
-	"\x12\x89\x1e\xc5,\x83\x0f\xed\x00\x9f\xbd\xa1\x07\xf1\xdb~" +
-	"'8\"3p\xc0\x87,\xe8\x0e\xc4\xb9\xd5\x09I\x91" +
-	"\xc1b\xe0\xe3\xa1\xb4\x0d/\xf8\xa4\x13\xbaD\xe6=\x81" +
-	"\x8fx\xd1e\xf8m\xb1\x13\x9c\x91aH\xe0\xa3\xd4\xf4" +
-	"n\xccx\x9a\x9c\x90\x1c\x19&\x03>oFu\xcc\x94" +
-	"f:\xc3\xdc\xbf\x10\xd9\xddPf\xda@\xafw,q" +
-	"\xbaCn\xeb\xefjRj\x88\x8b\xb54\x9e\x94\x1a|" +
-	"\xb5\x96&\x12\xa7\xdf\xab\x95AJPs{\xad\x0e\x02" +
-	"/\x04\x12\xf0\x94A\xab\x99\xf4\xd8&\x93\xb6ePn" +
-	"\xb6;Sy\x88\xcb9L1\xbc\x81\xc7\x0a\xe5N3" +
-	"\x05\x10\x1aM(\xeew\xc9\xa0\xdeg\xa5\xd9\xf3\x0a\x85" +
-	"\xe6\x13\xef3-@gt\x8f\x0c\xea\xfd\x82AY\\" +
-	"(t\xa4\xb8AYRlu\xa4\xa2\x13\x85\xd9\xba\xcf" +
-	"\x03)\xd6L\x8ca\x02b\x8b>b5\xfb\xc2\x85\x8e" +
-	"\xc8\xc5nt\xea>\x0fK\x9b\x19\xad\xa8\xc3\x004w" +
-	"\x0c! \xd1t\xfcG\xa6\xb4\x90\x10f\xf4[\x83\xc6" +
-	"kr\x13\x952\xcb\xef\xd5:\xd5\x0e\xb4\xf3\xa1bj" +
-	"\xef\x9f\x1dW\x94\x8bw\xc9F\x94\xa5w\xc2%\xd7\x99" +
-	"\x90Q.Y\xf4\x1d=\xe3\x13\xbd\xb1\xee\x14<\x09y" +
-	"1\x88\xa97\x1fO\x07>\x10\xa8\x0cg\xea]\xc0\xd4" +
-	"\x9b\x0f\x01\x02\x1fpT\xb2\xa1\x90H\x0a\x05\xa6\xe0\xe6" +
-	"p-\xf0)y%\x09\xf7\xd2s\xa8\xe1|>\x19\xf8" +
-	"D&=\x8dZu\x0c5\x9c\xcf\xf8\x03\x1f'\xa6\xed" +
-	"\xa8\x8d\x07P\xc3\xf9\x7fe\x00>\xe3H\xf7T\x10\x89" +
-	"nG\x0d\xe7\x13E\xc0\x87\x9d\xe8\xc6\x00\x91\xe8s\xa8" +
-	"\xe1|\xfa\x1f\xf8\x14\x1c]\x8d\xdf\x96\xa1\x86\xf3\xb9T" +
-	"\xe0#\xcft\xf1\x1dD\xa2\xf3\x9c\xd052\xd4\x09|" +
-	"r\x996\x95\xb0\x1aJ\x98ghD\xf6\xd7\x94\x19\x99" +
-	"t\x19\x84y\xe1\x94\xc8\xa8\xdd\xbc\xb0P\x16\xe5qb" +
-	"[\x81a\xfe\xb0\xc4\xc5\x9e\xd6\\A\x8d&.\x16\x7f" +
-	"\x95A\x98W\x89H\x0a\xae\x94A\xa9Q\x04\x88\xb6\x05" +
-	"1\x9e\xa3:\xe4t\x874\xe67\x98dgW0\xc9" +
-	"N7$\x9b\x16\x13btru_=!\xa45\xd0" +
-	"\xe4\xf3\xe9\xbez\x17s\xa0\x9dj3&\x98\xc5\xb1\x95" +
-	"W\x13\xf6\xff\x03\x00\x00\xff\xff\xd31\xdf\x09"
+const schema_9efe3d1253432936 = "x\xda\xac|{x\x14E\xd6w\x9d\xee\x09\x93 !" +
+	"i:H\x925\x1b\x12\x925\x19 \x84D\x90D1" +
+	"C\x04$Y\xf2\x99I`\x05\\v\x9dd\x9a02" +
+	"\x99\x093=\xc6\xf0,o\x04e\x11_\xf0\x15?A" +
+	"APqA\x05e\x91\xdb\xeb\x05\xf1\x02(\xa2\xb2^" +
+	"Y\xb9\x88\x0a\xca*\xa8\xeb\xb2\x8a\x82\x17\xe6{Nu" +
+	"Ww\xcdLO\x12\xdc\xef/Buuu\xd5\xa9s" +
+	"\xf9\x9d\xdb\x94\x9e\xe8\xef\xb4\x0dO}s\x18\x11\x1a\x87" +
+	"\x08I\xbd\"\x0f\xdfs\xf8\x8e\xed\x17E\xe6\x11)\x13" +
+	"\x08\xb1\xd9\x09)\xdf?\xa0\x0c\x88-R\xb1\xad\xe8o" +
+	"\xff\xbd+\xffV\xe2\xea\x0f\xec\xd1\xf6\x01M@@~" +
+	"i@\x15\x81\xc8\xae\x0fg\xedy`w`\x01\x91." +
+	"\x06B\x92\x00'\x1c\x1bP\x8d\x13N\xd2\x09\xb7v\x8c" +
+	"\xbd\xe3\xe1\x94\xe0\x9f\xb5\x09t\x81\x94\xccl\\{\xa1" +
+	"\xe2\xe9\x84\xe4\xe1\xb7\x13\xa9\xbf\xf1\xea\xe9\x01\x0e|\xf5" +
+	"\x1c}u\xe03O\xed\xff\xf6\xa3\x9a\xdb\x89\xd4W\x8c" +
+	"\x8c,\xbe\xba\xb1\xdf\xe8\xf3\x0f\x10\x02rV\xe6J9" +
+	"/\xd3N\x88\x9c\x93\xb9W^\x86\x7fE\xe6\x1d+\x9d" +
+	"2\xbf#u\x91v\x06m\xb5\xb9\x99\xb5\xb8\xda\xa2L" +
+	"\\\xcd?%\xf9\x9b[\x03o,\xe6w\xba1\xb3\x1f" +
+	"N\xd8N'\xbc\xbfmc\xdb\x82m\xe1;\xb9\x9d\x1e" +
+	"\xc0\xe7\xb6\xc8\xce\xa7~x\xec\xf9\xc9\x9b\xee\"\xd2\xaf" +
+	"\x8dWwfN\xc3W\xf7\xd1W\x07M^z\xff\x1f" +
+	"~\xf5\xc7\xa5D\xea\x0b\xe6N\x93\x92p\x8b'3\x9f" +
+	"\x95O\xe3\x16\xcb\xbf\xca\xcc\x05\x02\x91}+\xe6\x8d\xfa" +
+	"\xcd%)w\xf3\xe7\x86\xec2\\-%\x1bW;\xf7" +
+	"n\xd9\xa1~7\xaf\xfd\xbfD\x92\xf5\x8d\xc8\xc5\xd9?" +
+	"\x10[\xe4\xe0\x03\x7f\xe9\xec5\xbcv\x99\xf6&\xdda" +
+	"jv\x03\xee\xf0\xda\x8c\x8c\x95[\x0e_\xb2\x9cH\xfd" +
+	"\xd8\x9a\xf2\xb9\xac\x7f\x13\x90\x7f\xce\xc2%\xab\xff\xd7v" +
+	"bKR\xdbr\xeel9\xd97\xe2\x9b\x8e\x85\xc3]" +
+	"\xef\xd4u\xde\xcb\xef&%\x9b^\xa0Dw\xe3\xbb\xfe" +
+	"\xcf\x13\xbd\xeb\x9f^\xc1\xd3m\xb86\xa1\x82N\xf8p" +
+	"\xd8\xbcG\xef\xdc\x91\xbe\x92\xdb\xd5\xd4\xecJ \xb6\xef" +
+	"\xe7l\x9aQ[\xff\xe3J\xee\xc51\xd9\xf4~k\xe8" +
+	"\x8b\x8bg\xcd\x8aL^\xbe\xf2~\xe2\xea\x0b\xb6X\xb2" +
+	"y\xb3\xdf\x91\xc3\xd9\xf8\xce\xec\xec\x80@ \xf2\xe8\xa9" +
+	"\xcb\xc37\xe6\x1f\xb9\x9fH\x03\x8c\xe5Rs\x1ap\xb9" +
+	"\xac\x1c\\.yC\xfa\x8e\xffzp\xf5*\xee\x8c\x15" +
+	"9\x94\x8b\x9b\x9a\x8f\xf6\xda\xf8\xda#\xab4\x82j\xd4" +
+	"\xc9\xcb\xf9\x81\x80\\H\xdf\xac\xf9\xf8\xda;\xca\xc7\xed" +
+	"\xe6\x9f\x97\x8f\xcb\xa1\xacQG'|\xed\x97'|4" +
+	"\xac\xe6\x01\xdc)\xc7\x8a\xf4jZs6\xc8\xe1\x1c\xba" +
+	"\xd1\x1cz\xbf\xbb\xdb\xce\x9e\x1b\xf9e\xe6\x838\x99\xe7" +
+	"\x06\x11g/\xfd\xf5;\xf2\xea_\xe3\xec\x15\xbf\xbe\x0e" +
+	"g\x7fz\xd3\xb7;\x06\xfd\xeeW\x0f\xc61y\xce\xc0" +
+	"]r\xe1@\x9c\x997p/\xc8c\xf2\x90\xcb\xcf\x9e" +
+	"\xfca\xcf\xb5o=\xf8 w\xc6\xe2\xbcZ \xb6\x9f" +
+	"\x17\xef\xbd\xe4\xf3\x8b\xd6\xaf\xe1N\xd0?O\xa0\xc4\xc9" +
+	"\xc3\x13\xf4>u\xaed\xf7\xaa\xab\xd6\xf2,\\\x93G" +
+	"Yx2\x9d\xf0\xc1\x82\xe6\xcd3\xf36\xae\xe5\xaf9" +
+	"\x9c\x97\x8d\x13\xe6\xd2\x09KN\x87>\x98s\xf6\x8d\xb5" +
+	"\xba\x80\xe1i\xca\xd7\xe4Q\xb6]\x9f\xb7\x89@D\x0e" +
+	"\xbfz\xdd\x9e\x91\xbd\x1e\xe1\xf669\x9f\xca\xcfu3" +
+	"\x86\xde;\xf9\xae\xad\x8f\xf0\xb29:\xbf\x12_\x1d\x97" +
+	"\x8fkW\xdcX\x7f\xf1\xc1\xf4}\x8f\x12\xa9\xaf\x10E" +
+	"\x04o\xfeq9\x9c\x8f\x84\x9b\x9d\x7f-\x81\xc8\xd6E" +
+	";w?;\xe3\xbbG\xb5c\xd0o,\xc9\xa7\x12\xd0" +
+	"\x99}l\xf9\xfc\xc7G\xac'.\xd9\xd0T\x1d\xf9\x94" +
+	"\x02s\xe97\x92&g\x9fzd\x93\xba^?\xa0\x80" +
+	"\x13V\xe7SU\xb6>\xbf\x9d\xc0G\xd7\xa5\x9e\xdc\xf3" +
+	"\xdem\xebc\xb7\x904\xe8\xb8,\x0d\xc2-\xa4\x0e\xba" +
+	"\x9c@\xe4\xca\x8e\xaf\x1fH\xbe\xf2\xb6\x0dx\xbd\xdcL" +
+	"\x8d\xab\xa4A\xbb\xe4,:\xb9\xff\xa0\xcf\x08D\x1e\x1f" +
+	"tp\xa4\xb7p\xef\x06n\xbf'\x07\xd1\xfd\xd6\x1d9" +
+	"*/|\xb4\xf8q\x9e&\x07\x06Q\x9a\x1c\x1d\x84\xfb" +
+	"\xfd\x93c`\xef\xf5/6?\x1e\xa5&\x0a\xf2\xa9\x9a" +
+	"(\xc0\x09\x9b\xe6??\xbd\xff\xc1{\x1e\xe7o\xac\xb8" +
+	"\x80\xae0\x9cN\xe8\xe8}\xec\xe1\x1d\x0f]\xff\x04'" +
+	"\x98\xae\x02\xfa\xf1\x8f\x94]\x1f\xdd\x12z\x7f#\x91\xb2" +
+	"\xd8\x93\xd1\xf8\xa6-\xf2\xc7m#\xbe\x0b\xd6=\xfbW" +
+	"\xee\x12\x0b\x0b\xa8\xba\x86\xde\xd3\xaf\xfcM\xe0\xbdM\xfc" +
+	"~R\xb5\xcf\xf5\xa7\x9f[\xd1'kP\xf2\xb4\xc7\xb6" +
+	"\xf0\x13*\xb4\x0d\x8f\xa1\x13v\xdc\xef\x9f\xf0\xd0\xb6W" +
+	"\xb7\xf2\x1bV\x0az\xe3\x84V:\xe1\x0fu\xcf,\x1c" +
+	"\xff\xdc\xa3\xdb9;\xb4\xa4\xc0\x01\xc4\xf6\xf5\xdc\xa1\xaf" +
+	"\x1c\xcd\xe9\xfbT\xb4D\x8d\x13\xec\x02!r\xb8\xe0n" +
+	"yn\x01\xd2\xbc\xa3\x00\xf9\xf0\xb9U\x07v\xf7\x9a>" +
+	"\xe8i\xe2\xca48A*\xa4\xac\x9eS\x88\x9f\xd9P" +
+	"X3~`\xe9\x7f\xef\xe07:\xa6\x90\x9e\xa4\x06'" +
+	"|]\xb0\xf7\xf3[\xb2\x9a\x9e3\x89\xe3-\xa4\xc4\xf9" +
+	"\xf1\x0f\xbb\x8f\x8d\x9c\x7fx\xa7F6\x8d\x85\\\x85T" +
+	"\x15N-l'\x10\xc9{\xfe\xdd\xe4=\x9f\xac|\x9e" +
+	"_y{!Uy;\xe9\xa7\x87\xefx~\xe8C\xe1" +
+	"S\xcf\xc72\x0fUyG\x0bO\xc9'\x0b\xf1\x9d\x13" +
+	"\x85\x11\xd4\x0d\xa1\x92\xd4\xff\xfd.}\xd4\x0bq\xba\xe1" +
+	"\xc4\xa5w\xcb_]J\xad\xcb\xa5\xd7\xc8R\x11\xaa\x86" +
+	"\xde\x13\x0e\xfet\xe2\xe8o_\xe0n\xee\xdc\xa5T\xc5" +
+	"7==3\xb4\xe9\xb2\xe9/\xc4I\xd7\x89K7\x18" +
+	"\xcb k\x17}z^l\xbeg\xe1\x8b\xfa\x05Q\x11" +
+	"\xff\xeaRjC\xcf]\x8a\xa4\xfd\xe7\xb0\xc2\xf7n\xcd" +
+	"\xda\xf1b\xdc\x86\x96\x16\xed\x92W\xe06\xe4eE\xd7" +
+	"\xc8;\xe9\x86\x9aNw\xdc\xb9\xec\xa1e/\xf1\x1c\xbe" +
+	"\xae\x88Rkc\x11\x12\xe3o/\xd7ni\x1a\xdd{" +
+	"\x97~Q\xda\x8c\xfdE\x94\\\x07\x8a\x90\x9e\x87\xa6\x1c" +
+	";\x9d4\xa9eW\x94\xed)\xa6\x8a\xb9\xa2\x18\x97X" +
+	"\xf5P\xdf\xaf[\xc4\xf9{\xe264\xb5\xf8Y\xd9]" +
+	"\x8c\x1b\x9a^|\x8d\xbc\x08\xff\x8a\x8c\xdb\xf8\xe5M\xa5" +
+	"\x95\x87\xf7\xf0\xb73\xbb\x98\x1eo.]mk\xff\xaa" +
+	"\xff\xa9\xad8\xc2&h*\xa2\x98r\xce\xfab\xdc\x8f" +
+	"\xf8\xfa\xc1\xdb'\xbd\xfaY\xfc\xe7R\x1c[d\xc9A" +
+	"E\xc2a\x07y;\xfe\x19i\xf9\xfe\xbb\x9f\xdb\xf7T" +
+	"\xbf\xc2\xdd\xc8j\x075H\x8fdm\x1d(\xbb\xa6\xf0" +
+	"O\x168\x90\xd1#\x97\xbf{fb\xdf\xfay{\xf9" +
+	"=\xb6:\xa8\x10\x85\x1d\xb8G\xf7\xdc\xb9\xf7w~\xb7" +
+	",j\xc2:\x07\xa5\xd9F:\xe1\x0f\xb7\xbd\xfbI\xee" +
+	"\xc9\xb5{y\x9a\xedwPE~\x80N\xb8\xfa\xb2\xcf" +
+	"\xb6}\xbcw\xe2\xab\xdc\xc7\xcf8\xa8Z\xf8\xb6do" +
+	"\xfd\x9f~\xd7\xfe*o'\x8f9\x10E\x9c\xa0o\xe6" +
+	"\x86_\x0c\x1d\xbc\xed\xda}q\xc7O\x1a\xbcRN\x1d" +
+	"\x8c\xd3S\x06\xef\x95\xe7\xe1_\x91\xb2/>\x85\xdft" +
+	"l~\x9d\xd3>\xde\xc1T\x93|\xfat{\xeb\xde\xd7" +
+	"v\xbc\xce\x1f\xc15\x98Z\x92\xa9\x83\xf1;\x9fE\xde" +
+	"\xb9\xa3\xe4T\xe6~~\xc2\xa2\xc1\xf4\xda\x97\xd2\x09_" +
+	",\xdf\xb8\xf3\xe2[\xee\xd9O,\x15\xc2\xe6\xc1[\xe4" +
+	"g\xe8n\xb6\x0fF\xae\xdd\x91\xbb\xa0\xd7\xbd\xe2\xe1\xfd" +
+	"\xbcy\xaf\x1bB\x97\x9b<\x04\x97{\xb5\xf8\x8f\x13J" +
+	"\x86K\x7f\xe3\xbf\x17\x1eB74\x97N\xd8}\xc9\xbb" +
+	"E\x97\xdf\xf0\xf6\x9b\xfc\x0ak\x86P\xe3\xb2\x8eN8" +
+	"\xf8\xd7\xeb\x9c\x8bn=\xf2&\xbf\xc2\xcbC(\xaf\xef" +
+	"\xa7\x13^\xb1e\xbc\xf1\x7fv\x1f\x8d\x9a\xf0\xd5\x10\xaa" +
+	"\xfb\xce\xd0\x09\xb7\xf4>!\xd4l-z\x8b\x03}\xfd" +
+	"\x87\"\xe8[\xf8J\xe4\x8do\xdeR\xdf6\x1f\x94\x9f" +
+	"\xc3\x17m\x91\xc0[yo~1\xf1\xfd\xb7\xa3\xb0\xb7" +
+	"\xf6\xd1\x93t\xcd\xaa\x95\x83\xbe\xbb\xef\xcb\xeb\xdf\x8b\xbb" +
+	"\xaf\xd4\xa1\xaf\xc9YC\xb5o,\x94\x15\xfc+\xd2\xf9" +
+	"\xe0\xfe\xa2\xed\xffh\xfe{\xacj\xa2[\xa9\x1bz\\" +
+	"\x9e:\x94\x9a\xf4\xa1\x14\xb6$\x8d\xaa<\xf3\xf6l\xe1" +
+	"}nW\xebK\xe8\xae^\x9ev\xeb\xb4/\xae\xdf\xfa" +
+	">q]lJ\xf5\xd2\x12\xca\xa1+JP\x8a^J" +
+	"\xfash\xd9\x8e\xcaC<X=Sr\x0a\xb5L\x09" +
+	"n\xfb\x9f\x8f\xff6\xa9\xaeh\xe2!\xdeRg\x0d\xa3" +
+	"\x96\xbap\x18.\x109\xb5\xf4\x89\xb3\x9b\x97\x1f\xe2\x0f" +
+	"\xbe`\x18U\xe0K\x86\xe1\x0a\xe7\xaf\x9d\xf2\xfa\xbd\xf7" +
+	"\xfd\xe3\x10o\x026\x0e\xa3\x94\xd9N'\xcc~f\xd2" +
+	"o\xaf_1\xf90\x8f\xf5\x87Qe\xb9-\xe9\x99\x01" +
+	"\xffZ<\xef\x08\xe2\x08A\xbf\x88\x97\x86!V|\x99" +
+	"~\xfb\xaa\x7f\x17~\xf2?\xd7~q\x84\xffv^)" +
+	"]\xba\xb8\x14\x97~\xfb\xe7[\xf6\xdd\xbe\xae\xea\x03\xce" +
+	"\x88\xd5\xe0s[d\xeb\x9e\x9d\x81\xf2\xa7\xcf~\xc0+" +
+	"\xc4\xe1\xa5\x94\xcd*\xf0\xd5\xf39\xdb\xde\xbc&y\xec" +
+	"Q\xf3\xc5\xa9\xa5T.\x87\xdd\xb4\xab_\x9f\xf4\xa6\xa3" +
+	"\xdc\x92\xe3J\xf3\xf1\xc9k!\xcf\xf8\xefs\xc4c<" +
+	"\xa9\x86\x96\xd6jK\xe2v\xb3G\x94_W\xf0\xf7\xd4" +
+	"c\xb1`\x94\x9ekY\xe9ayM)\xd5K\xa5\xf4" +
+	"V\xcf\xaf=\xf0\xc9\x94\x05u\xc7\xf8\xc3A\x99\xe6\x9a" +
+	"\x94\xe1\xe1~h\xb7;\xd6_u\xc7qK\xf03\xba" +
+	"\xec\x94\\S\x86\x7f\x8d+C\xb9;\xb2\xbcWCE" +
+	"\xeb\x17\x9f\xf0<\x7f\xb4\x8c\xaa\xd3\x93t\xb5'\x9f;" +
+	"v(;y\xe8\xa71n\x93@=\xbb\xf2]ra" +
+	"9E\xea\xe5\xed\x04~\xf6,\xfe\xf1\x85y\xf3?\xd5" +
+	",\xaf&\x80\xe5\x1a\xf8,\xc7\xa5\xae\xdc\x96\xf5\xb9\xdc" +
+	"1\xf2\x1f\xdc\x85\xee+\xa7F\xfbp\xf9\x94y\xcf\xd6" +
+	"\xfe\xeas\x9e\xea\x9b\xcb);>C_\x1dv\xa7\xfc" +
+	"j\xcb\xef\x97}\x1e\x03\xee5\x12\x1d*?,\x9f(" +
+	"\xa7\x92U\xbe\x17I\xb4a\xfec\xfdo\x15rN\xf2" +
+	"\x14\xdf<\x822\xe7\xce\x11H\xf1\xffZU7Bi" +
+	"\xfa\xead\xbc\xd7:\xf2\xdfr\xe1Hz\xa2\x91{\xe5" +
+	"\x15\xf8Wd\xf4\x90\xfa\x03\x7f\x7fn\xc8\xa9\xb8\xc9\xf3" +
+	"Fn\x91\x17\x8d\xa4\x8c=\xd2.\xca\xf3F\xe1\xec\xf1" +
+	"\xff\xdc\xf4\x97\xbb\xdb\xef?\xc5\xa1I\xef\xa8ix\xc8" +
+	"\xc1c\x8f&\x0f;\xfe\xf5)\x1e{\x8f\xa2\xbc\xb3\xe0" +
+	"\xae9\xf3\xab>l\xfa2\xf6\xc6(\x91\xc7\x8c\xda%" +
+	"\xd7\x8c\xa276\x0a\xe1\xea\xc5i?|\xf6\xfd\xa4\x8f" +
+	"\xbf\xe2\xef?\xab\x82Z\x9f\xbc\x0a\xa4\xd5\xe5?\x1e\xfd" +
+	"\xcd\x80\xda\x19_\xeb\xf1\x00\x1d;UhN]\x05\x1e" +
+	"?\xf8\xa4pp\xf9\xc3\x87N\xc7~\x8fz?\xeb*" +
+	"\x8e\xcb\x9b+\xa84VP_i`\xe5\xba)-\xf5" +
+	"e\xdf\xc4A\x93\x9d\x95\xc7\xe5}\x95\xf8\xce\xcb\x95-" +
+	"\x04\"\x19\x87>\xbbJ\xbd-\xf2\x0d\x7f\x8b'+\xa9" +
+	"\xc8\x9f\xae\xc4\x9d\x1dy\xbd\xf6h\xea\xe1\xe0\xb7\xc45" +
+	"\xc0D}Wh\xa8\xef\x0a\x9c\xf0\xcd\xb6O\x0e;\xae" +
+	"\x7f\xe4[\x9e\x1bGk\x13j\xe8\x84\x86\xc3\xd3\xf7\\" +
+	"\xf5\xd4\xec3qw1\xf7\x8a\x0d\xf2\x82+p\xfe\xbc" +
+	"+\xae\x11\xe5\x8d\xa3\xf1.n\xf8\xeb\x87\xdb\xda\xffu" +
+	"\xd1wq;_6\xfa\xb8\xbc\x06\xa7\xc8\xabG\xa3\xcb" +
+	"\xe2\xaa\xbe\xbemag\xe9\xf7\xdc\xa5m\x1fM\xaff" +
+	"\x91\xf2S\xf5\xc6o\xce\x9e\xe7,\xe4\x1a\xed\xc9_\xfa" +
+	"e$\xbd\xb4\xf4\x8eH,\x11Sp\xd9%\xa3_\x93" +
+	"W\xe0\x07\xca\x97\x8d\xa6\x9e\xf1\xd8ON\xbc\xb0n\xcc" +
+	"\xdeH\xbc\x0b\xe9\xdc\"\x17:)\xc79\xaf\x91k\x9c" +
+	"v2$2\xc3\xdd\xac\x06\x82\x1d%b\xb3\xbb\xcd\xdf" +
+	"V9Vi\x0a\xb74z\xfd\xb3J\xda\x83^U)" +
+	"hPrCa\x9f\x1a2\xe6\xd9\xf4yn\xa55\xe0" +
+	"/\xb9I\x09zgt\xd4\xf8C\xaa\xdb\xdf\x8c\xb3C" +
+	"a\xbbO\x0d\xb9l\xa2\x8d\x10\x1b\x10\"\xa5f\x13\xe2" +
+	"J\x16\xc1\x95!\x80\x18\x98\x05@\x04\xc0\x9b\x8eY\xaf" +
+	":\xec\xf5y\x94`I\xa0M\xf1O\xf5*>\x0f]" +
+	"\xcb\xa7\x86\x08\xbfV\xb5\xb9Vgs\xc0\xaf\x06\x03>" +
+	"\x90L\x09#\x00\x12\xb7\xb4\x18\xbd\xf4\xcc\x80O\x09\x15" +
+	"\xd4\xbb\x83n\xb15\x14wn\xee<^%XP\xef" +
+	"N\x0b\xba[\xa3\x0e\xe20?\x9e\xe6w\xb7*\xd0\x87" +
+	"\x08\xd0\x87\xfb\x1e\xe8\xdf\xf3\x89\x81\xa6z\x00W\x1f1" +
+	"\x89\x10#z\x03\xcc#\x95\\\x0e\"H\xe3\xec\x00\x86" +
+	"q\x01\x06(\xa4\x0a|6\xd4\x0e\x82aQ\x81\xc1\x15" +
+	")\xaf\x92\x08R\x7f{Z\xc8;GqBZPq" +
+	"{\x9cP\xe5\xf1\xb6(!\xd5\x09\xf5\x10G\xd4\x06e" +
+	"vX\x09\xa9\x81\xa0y.F\xd5(\xb2\xd6\x12\xe2\xea" +
+	"#\x82+S\x80\x08\x9bI\x08\x01\xc9\xc4\xd3\xd6\xa4\xfd" +
+	"\x9d[\x9d\x10\x08\xa9%\xee`\x8b\xbe2D\x91,\xdf" +
+	"$\x99\xbd\xd9\xdd\x06\xfdl\"\x01\xe8\x97\xf8\x8eB\x8a" +
+	"\xdbG\xaf\xa8\x15\xe2X\x8eq\xd9\xd5\xda\xc5\x97x\xfd" +
+	"3\x02\xdaWE5\xe1E\xe1$H7u:\x01H" +
+	"\x8f\xbf\xb2\x09\x81*\x9fR\xe3\x9f\x11\xc0k\xcb0V" +
+	"\x9a\x8b\xbc{\xb3\x08\xae\xdb\x04\x90\x002P\x91H\xf3" +
+	"\xca\x08q\xfdI\x04\xd7\xed\x02H\x82\x90\x81\xa8@Z" +
+	"\x80\x9cy\x8b\x08\xae\xc5\x02H\xa2\x98\x01\"!\xd2\xa2" +
+	"\x06B\\\xb7\x8b\xe0\xbaG\x00\xc9f\xcb\x00\x1b!\xd2" +
+	"\xd2JB\\\x8bEp\xdd'\x80\xe8\xf50&\xca\xf5" +
+	"\xb9\x9b\x14\x1f\xfb_\xa7\xbe?\x83\xc5\x9a\x03\xadm\x01" +
+	"\xbf\xe2'\xa0\xb2\xb1\xaa\xa0\xe2\x0e\x05\xfcq\\\x18\xcd" +
+	"\xd0A\xc6\x02\x05\xf5\xb9\xee\x0b\xe6h\x81qt\xa0\xa9" +
+	"\x04\xb9\xae\xa0\x8a\xdeM\"m\xe0\xf3\x86TvK\xa1" +
+	"\xb8k\xd4\x17\xab\x0d4\x95\x04\xc3~C\xb3\xf0\x1b\xaa" +
+	"47T\x15\x08\xabma\x15R\x89\x00\xa9\x89\xf5\x85" +
+	"\x17?\xe7\xf35*\xfeP \xd8\x81\xec\x90\xd6\x85\xba" +
+	"\xf2+\xed\xe3\xb5\x07\xdd\xaa\x97&\xed\x03 \x9969" +
+	"F\x06l\xd12\xc0\xaeH\xb5\\\xba\xc7\x92\xa0\xef4" +
+	"\xdc\xe6\x0b\xb8=H\xf88\x9a\xc7\xc8^[\xb8\xc9\xe7" +
+	"\x0d\xcd\xb4\xd2X<9\x95\x9b\xdb\x02A\xd5\xe2\xbb\xfa" +
+	"\xb5\xe8t\xa9\xf1\xcf\x00*\x05C\xd82r!8\x08" +
+	"i\x1c\x08\"4\x0e\x01S\x10\xe4b\xc8&\xa4\xb1\x00" +
+	"\xc7K\xc1\x94\x05y(\x94\x11\xd2X\x84\xe3\x97\x81\x00" +
+	"\xa0I\x83<\x1c*\x09i\x1c\x82\xc3\xa3p\xbaM\xa4" +
+	"\x02!\x8f\x80jB\x1aKq\xfcJ\x1cO\x82\x0cH" +
+	"\"D\xae\x80&B\x1aG\xe1\xf8X\x1c\xefe\xcb\x80" +
+	"^\x88Q`\x1a!\x8dN\x1c\xff=\x8e\xdb\x85\x0c\x8a" +
+	"6\xa7B\x03!\x8dSp\xdc\x83\xe3\xc9b\x06$\x13" +
+	"\"\xbb\xa1\x96\x90\xc6\x1bp\xdc\x87\xe3)\x90\x01)\x84" +
+	"\xc8^:>\x13\xc7U\x1c\xef\x0d\x19\xd0\x9b\x10y6" +
+	"\xdd\xbe\x0f\xc7o\x86\x18\xc1\xe0\x056\xd0\xeeW\x82\x86" +
+	"0\xa2\xe2R<\xcc\xbau\xb6\x05\x03-\xc8\xfd\x8c{" +
+	"\xf5\xff7\x12\xbbw\x8e\x02)D\x80\x14^\xaaE5" +
+	"\x04}\x09\xd4\x8b\x00\xe9&b\"\x80\x83\x91\xe6\xa0\xe2" +
+	"V\x15\xcf\x18\x94\xfd$\"@\x12\x81\x88\xf6\xb91*" +
+	"ji6\xe6\xf1\x86\x9a\x83\x8aB\xc7\xf4}\xe4R\x9b" +
+	"\x07\xc9D\x80d\x0b\xce\xd5U\xbdn\xc55\xb3\xabK" +
+	"\xed/\xe2\xddX\x96\x8c\x03\x0f:\xafM\x0a*JI" +
+	"\x8b\xa2\x164T)q:\xa0\xc7_\xa3\xabh\xd6\xcf" +
+	"\xd2\xf8\xf0\xdc\x1f\x9a\xe9.\x1b12N\x99\xe8\xea\x7f" +
+	"\xa27\xad\xd5\xab\x86b\x94\xff\x1cN\xcf3\xe5\xbf\xa0" +
+	"\x89\x10\xd7m\"\xb8\xeeB\x86\x07M\xf9/qpz" +
+	"^\xb4i\xca\x7f\xe9|B\\w\x89\xe0Z\x85\xbc\x9e" +
+	"\xa4)\xff\x15h\x11\xee\x13\xc1\xb5V\x80HHu\x07" +
+	"\xd5I\xdeVR\xa5\x04\xc2j\x9dyM\xadJk " +
+	"\xd8Q\xddA\xec\xaa\x12b\xcc\x92\xd6\xe6\xf5\x98S\x9a" +
+	"\xdb\xc2u^\x9f\xcf\x0bmJ\xb0Y\xf1\xab\xc4x\x82" +
+	"\x00j\xbc\xd7\xa7\x10\x88\xbfw\x9d\xfcc\xc2\x1e\xaf\xda" +
+	"\xa0\xb4\x05\x82\xa0\xe2\x993\x8d3\xaf\xc0\x93\xdc#\x82" +
+	"\xeb!\x01\xd8\x91W\xe3\x9eW\x89\xe0z\x9a;\xf2v" +
+	"4\x82O\x8a\xe0z\x03\x8f,hG\xde\x87\x14\xdf#" +
+	"\x82\xebc<\xf2@\xed\xc8G\x11\\| \x82\xebs" +
+	"\x94\xed<*\xdb\xd2\x09\x9c\xf9\xb1\x08\xae/\x05H\x0b" +
+	"\x06\x02j\xccV\xbdt\xfb\x86D\x18N\xab&\x11:" +
+	"W\x1b\x8f\x8dl\x9b\xf6\xb8\xaa9p\x93\x12T\xcd\xe7" +
+	"F$C\x17(\x0bA\x89\x91\xdfX\x8a\x19@\x8a " +
+	"\xbd.\xa1\xb8\x8e\xe5?\x80E\xee\xa5\xb7\x11\x9f\xbd\x8c" +
+	"\xb8\x8e9\xe8\xc0\x9cM\xe9\x19\xc4u\x1b\xed 0\xa7" +
+	"\xde\x0cKKk\xa6\x11AZa\x07\xd1\x88\x15\x00\xcb" +
+	"^JKj\x89 -\xb0\x83\x994\x01\x16G\x95:" +
+	"\xaa\x89 \xb5\xda!\xc9\x08\x94\x03\x0b)H\xee2\"" +
+	"H\x93\xed\xd0\xcb\xf0\x94\x80\x05A\xa4\x1a|o\xb4\xbd" +
+	"JS,N\x0d$9!\xe2\x0d\x8d\xa5\x94!\xa2\xa2" +
+	":\xa3\x90\xa0\xd3\x80\xdbN\x9d\xfat\xa4\xb5\xcd\x1dT" +
+	",\x91\xa7\x89\xe7\xd4zM\xf5\x99\xc8\xd3R\x8e\x11:" +
+	"ti\x93\x0b\x04\xe8T\xfcj\xd0\xcb\xdf\xbc\xe1\xcc\xea" +
+	"7\xdb\x0dblw{\xd5\xff\x141Z\x01V\xab%" +
+	"\x1b8L\xcd@\x18\x01\xc4\x13F\x86\xcf\x1aS\x9b\xa0" +
+	"]\xbb\x1f\x03\xb8\xf51\x16\x1f\x87\xfbu\x8a\xe0\xfa=" +
+	"\xa7\x9a\xa6\xa2LM\x12\xc1u\x03\x87K\xa7\xe36~" +
+	"/\x82k\xa6\x00i\xee`\x8bI;\x96B\xd1e\xc6" +
+	"\xe7E\x0d\x08\xe9fjS?\xb7Gw\x08\x09\xcc\x02" +
+	"\xc9\x0c\xf8w\xedjQh\x1e\x8b\xff\xe2\xcf\xa7]\x0b" +
+	"\x038\x89<\x12\xaf~\x8b(\xae\x09\xe1\xcb\xd5\x1a3" +
+	"6(!{\xd8G\xb5Z\x1fJ\x80\x9cJ\xba\xd5\xfe" +
+	"\xd3\x08\x01A\x92\x9a\x08\xa9\x0a\x85\x9bB\x8a\x1aQn" +
+	"V\x83\xee\x09\x01\x1f\x11\x95P\xc4\x1fP\xc7 \x02\"" +
+	"\xf6@\xb0\xa3G\x8eG\x82\xd3\x99P\xd9\x8a\x99y>" +
+	"\x0b\xf1H\xa0kt;6\x18hk\x0a\xdc\x8c\xdf\xb4" +
+	"#\xa1\x92\x8d\x15\x8bq\xc5\x02\x11\\\xa5\x1c'\x0cE" +
+	"\xe5\\$\x82\xeb\xb2\x18\xf8\x12\xeddXY\xe5q~" +
+	"5\xd8\xf1[\xbb\xd7\xefA\x12&S\x12J\x0eJ\xc2" +
+	"\x14\x07!iM\xbe@S\x9a\x1aT\x94\xd8\x97\xeb\x83" +
+	"^\x7f\xb3\xb7\xcd\xed\xa3\x1a2\xdd\xd8\xa0;\xdfd@" +
+	"c\x83\x0a\x0e\xde \x82\xcb\xc7\xb1\xaa\x17\x07=\"\xb8" +
+	"\xda\x0c\xcc(\xb5\xe2\xf1f\x8a\xe0R\x05\xb0\x87\xbd\x1e" +
+	"f&\xec-\xdc\xdfm^\x0f\xd8\x88\x006\x92\xc0\x8b" +
+	"Ip\x8d\xb3\xbc>_\x0f\x98T\x13B+\xa4\xd2s" +
+	"&\x8d\xc6\xf6\xbaka\\\xe7\x85xdb\xa2p\x89" +
+	"\x85\x10\x95\x99\x8b\xe5v\xe0$\x8b\x9dE\xfbGH\x92" +
+	"\xa8`\x0eb*+\x16\x9fL\xdd\x13\xf4yZ\xbdj" +
+	"\"\x0fEg\xdb\x92\xb6@\xc8T\xbb\xdd\xfa\xa9V\x94" +
+	"\xfe\xc5\xcaT_\xbd}f\xc0\xdd\xea\xb5\x0cO\xf1K" +
+	"\xb7\xe9LL\xc0\x07\xe9fb\xdf\xda\x02\xf0\xb1\x0f\xed" +
+	"\xfc\x84\xfc\x92\xab4Y\x8d\x05\xa8\xd2\xa2\x88\xa9c\xd4" +
+	"1Ah\xd1\x82JqV`\xa2\x009\x10\x89\xe8\xc2" +
+	"U\x83\xc3cEp\xd5\x0b\x90#\x9c\x8f\xe8\x88\xad\x0e" +
+	"\xc5k\x82\x08\xaeI1\xfbI\xf3\xb8U7C\xc6\x09" +
+	"\x10w\\<\x89A\x05\xc5\xda\x9e\xf2\x92a\x81\xb6\x12" +
+	"\xdc\x12\xe7\x9d[ps\x8fE\xc3dO=\x84\xa93" +
+	"T\x9c\x92\x8d\xe3cCes\x0a\xb6\xd2J\xc1:L" +
+	"\x05\x1b\xe3ZP\x0d\x09\x92Y\xab\xd6%_\xfa\x95v" +
+	"\xd4\xbaF\xd8\"\xd1yQ\xe3\x82d\xe6[c\x16\xe5" +
+	"q=\x1a\xc2@\x9a_\xf1S#X`\xac\xf7\x15\xae" +
+	"\xf7\xb9\x08\xaeoMh\x7f\x1a\xc7\xbe\x14\xc1u\x16\xf5" +
+	"p\xba\xc6(gp\xf0_\"\xb8~Bh\x0f\x9a\"" +
+	">\x87d\xf8V\x84\x06\xea\xb9\x0b\x1a\xb4\xff\x19\x15\xcc" +
+	"Y\x11\x1am\xbc\xdf\x0e\xe8\xcf\xbb~\x12\xa11\x99\xba" +
+	"\xed\xa2\xe6\xb6'\xa1\xfb\xdf\x80^u\x1f\xea\xb5\xdb4" +
+	"\xaf=\x85F\x05l8\x9eN\xbdv\xd0\xbc\xf6T\x1a" +
+	"tH\xc6\xf1\x8cX/<m\x96\xd7\xef\x8143Y" +
+	"@\x00\xd2\x08\xa4\xa1\xfc\x18\x80>::\x96 \xbc\xa6" +
+	"\x9b\x8d*|\xb3\xc6c:\xf3\xd1Wji\xa9\x81E" +
+	"\xb3\x80\xc6zm\xd4'`\x99L`\xf5w\x92\x94O" +
+	"\x04)\xc9n\x0f\x86\xfd]\x02\xe5\x18K\x1f\x17\xc7\xd2" +
+	"?\xd7\xa8\xa6\x05\x15w+g\x9c5|\x93R\x89\xc0" +
+	"F\xf5\x04\xc2*\xfe\xa3\x04\x83\xdd|hB\xc0\xa7\x98" +
+	"j\xcbZ\xa9\x18\xfc^\x93o\xaa\x14\xc3^\xd7\x95%" +
+	"P(\xd1:\xa4k\xcca\xa4\x1b\x88IDV\x06\x02" +
+	"\xac\x0cU\x92\xca(\x11s\xa9<w\x13\xe9f\xa0\xf2" +
+	"\xff[\xfa 6#\xc2\xe2l\xd6:\xc2ZE\xa8x" +
+	"i\x90fV\xde\xe8\x1c\xcb\xab\xde.\xad\xa7ET\x86" +
+	"\xd7\x0f\x96\xeb\x00\x8b\xf2Ti~\x9cIaV:\x09" +
+	",I\x86\xc0X\x90R\xec\x11\x16\x09\"v\xc5\xe7\xb1" +
+	"\xa4\xb4\x15R\xb02\x7f|\xda\xc7\x8c\x9a\xf5,\x8d\xa4" +
+	"\xe7hx\x12W[\xa9a43CDp\x8d\x12\xe2" +
+	"#\xe6< K\x90\xa8\xf9\x9d;\x97\x9ap\x0d\xb1\"" +
+	"aX\xd6\x18X)\x854\xbb\x81\x08\x92\xd7\x0e\xc0\x8a" +
+	"W\xb9\xb2\xd2\xe9\xe8G\xbb\xec \x18\x05\x08\xc0\x8ac" +
+	"\xa5q\x0d\xd4\xc7\x06\xd1\xa8r\x03Vp,\x0dG\x9d" +
+	"Ph\x8f(~O\xa0\xbd\x95\x06\xf5\x9d\xd0\xa9\x07\xcd" +
+	"\x9cQ\xc1~'\xd8\xdd\xc1\x96\xe8\x8b\x88\x81\x80\x1e%" +
+	"\xa4\x06\x03\x1d\xf1\xc1\xb6\x04\xf3b\xf1\x85\xb5E\xb2\xc0" +
+	"\xa6\xbf\xc8\x13\xb7F\xbeV\xf6\xee\xc2\x82\xefV\x0eg" +
+	"\x0f={\xa3\xcc8\x06\xd7%\xd0\xc8n\xd5\x1d\x0f\x85" +
+	"c\x03\x99\xbf$\xb9\x02l\x0dQQ\xcct!\xab\xfb" +
+	"\x81\xc5D\xaf\xe05\xd3\x85\xac\x1e\x0bX\x01\xb3T\x91" +
+	"\xcf\xd2\x85\xac,\x08X\xf1\xb2\x91.\xf4yC\xc8G" +
+	"-\x8a\x9a [h\x89\x95\xbb\xce\x93\xba\x11jL\x0c" +
+	"\xb4Xfq\xbad\x14#\x95\xdd5\xa3\xf8\x02M\x96" +
+	"A]\x9e\xaa\xdd@-\x038\xe7\xb6\xb0\xd4\xde\x05\x81" +
+	"\xe7T\xe1|\xe4B\xb13\xe9e\x19\x10\xf8\xcf\xa2\xd4" +
+	"\x09R\xd4V\xa4\xff\xc5\x99\\\xba\xcd\xa0\xe2\xf6t\x1b" +
+	"\xb7\xb0\xb45\xb6D\xc9+\xab\xd5\xf8#kSA2" +
+	"k\xd3\xba\x04\xcc\x94/\xac\xccM\x0f\xc8(\xc4\x86\x1b" +
+	"\x13\xb8\xad|^\x81}*Q\xd2\x8f\xa9p\xeb\xd8%" +
+	"\xef[r\xca\x1e\xd2\xcdJ\xa7\x18\x1d$\xc4\xba&\x84" +
+	"\x02\xa3dT\x0d\xac\xe4\xc9(G\x1e^F\xed\x08\x80" +
+	"Q\xbf\x0d\xac\"Y\xcaB\xe1O5 S\x95\xe6\xe1" +
+	"D\xcb\xbd\x11:\xbbI\x09\xaaW\xcft\xfb\xed~\xc5" +
+	"\x978!`\xd8\xdd\xd5ef\x16\x03t4\xb8&H" +
+	"\x88\xeb!\x11\\O\xa0\xd7\xe0\xd4\xbc\x86\xf5H\x80\xc7" +
+	"Dpm\xe3\xbc\x86\xcdxUO\xe8\xf9\x84$QK" +
+	"\x08lw\xe8\xf9\x84\xe7bCVM\x81\xb0\xdf\x84\x0f" +
+	"M^5T\xaf\x04\x1bI\xae\xd2\x1c\xf0{\xe0\"\"" +
+	"\xc0E\x04\"a?\x9d\xa7\x10\xf0\x98\x1e\x80[\xf5\xfa" +
+	"[\x0cQ\xf5\x07\xd4.}\xc6\x84W\x1ekG\x8d`" +
+	"\\\x1c\x0etX\xe0\xc0\x84\xb18\xf7\x0cU\x09\xc6\xb9" +
+	"\x151Ir\x8b\xa4.\x1f\xd5\xf1\xfa{\x9e\"g\xae" +
+	"uO\x83\x88\x0d&\xb8\x8a\xb6_\x17\x14\x80\x89\xcf\x8e" +
+	"\xff\x12\xd7\xde\x02\xe5\xd3po\xb7\xea%\xa8i\xdc4" +
+	"\xb3\xa3DC\xde=\xa4U\x9c\x1b&\xc4jKv\x9a" +
+	"D\x11\x03!\x9e\x0d\xaa\x023f\x84\x14\x95]}n" +
+	"s \xecW\x13\xe5h-\x12):\x83^\xa0\xf6K" +
+	"NX\x12\xa4\xaf\xc7&ZG\xa5\xba\xab\xd6\x08*\xb4" +
+	"\xbc \xdd\xecv\xb2FW\x96!\xa4n\x83\xb0,\xe2" +
+	"n\xb7\xa8=\xb1\xc2k\x86\x85\xe8\x8e\xc9+\x13Hg" +
+	"76\x84FZ(\x93\x88\xc1\x8e\x9eh\xccl\x0b\x8d" +
+	"Y\xa9\xe7U\x1f\xe3\xe2,\xeb\xd0\x80\xaf\x15\xc1\xf5$" +
+	"\xa717Vsj\x94i\xcc\xcd\xd3\xcc\x0cl\xa2\x1a" +
+	"\x85\xd8\xac\xa6E(.\xaeR\xc1\xba&\xc1\xe8S\xb1" +
+	"Fm\xb1\xba\xb1+hR$@\xa4U\x09\x85\xdc-" +
+	"J\x087b|\xc3\xa8%\x8e\xf9\x86\x10\xe5\x0f\xd7)" +
+	"\xa14|7\x06\xce\xe5[\x85-80\xc7\xa8^\xe7" +
+	"0\xa1\x9c=\xa4\xcc6\xd2\xeb\xaa\xb7Ua\xa5\x14=" +
+	"\xc18\xd1\xb5N]e\x00\x8b\xf8\xf4\x00\x9f\xd6\xe6S" +
+	"\x8c\x16\x07\x1e\xc7\xb0\x85\x0e\x01\x0cN\x9e\xa63\xedX" +
+	"\xee\xacc\xf0\\W\x8a\xe0\x9a\"\xf4\xb0\xae$:\x1d" +
+	"h\xb6P$\xb8\xe1\xd8\xa8j7\x1eOW\x91\x8dx" +
+	"\xf0\x94\x00\x89\xc5(\x80\xee\xa2\xa4\xdd\xf8wBt\x1a" +
+	"\xa8\xc6/jN\xc1@c\xb5\xb7QL\xdf\x10\xc1u" +
+	"\x90\xa3\xec\x01\x94\xbe\xb7Dp}`r\xd1!T\xe7" +
+	"\xef\xe9\x95\x0eLv\x8f6p\x95\x0eLvOT\x9b" +
+	"\x95\x0eR\x92\xa0\xc9\xee\xc9\x063\x16\xcb\x02\xa4\xd2\xe9" +
+	"\x06.\xeej\x07\x1a\x1e\x95\xce\xe5\x9bqWN\xb0c" +
+	"\xa3\x1d\xb9!\xd5\xad*\x90fV!\xebf\xce\xa2v" +
+	"\xa8S\xf1{\x14\xcf\x18\xb3\x96H\xf1{\x1a\x14w(" +
+	"@\xc0oi\xe3YX\x8f\xcb\xb3\xf5\xb0\x1a\xaf\xa7P" +
+	"#?\x81\x16N\x90\x8d\x10b\xf3y\xb94\x94g\xfa" +
+	"\xd0\xac+\x14X\xa36\xe7C\xb3\x0eL`\xc5\xf3\\" +
+	"\xc9-+\xcd\x06\xd6\x1d+\xe594\x1fZ\xab\x90H" +
+	"\x9b\xe5\xf5\xf9\x9c\x90\xd6\xee\x8e\x85\xd2\xac\xf47\x9cK" +
+	"\x09\x81[)\xa5[a\xed!\xc0:u\xe5\xd90\x8d" +
+	"\x08\xb2\x17p3\xac]\x03X\x0f\x96<\x1d\x9a\x88 " +
+	"O\x06\xdc\x0ek-\x00\xd6\xad-\xd7\xc0\x1c\"\xc8c" +
+	"\xc0\x0e\xa2\xd1\x15\x03\xacwE\x1eA\x9f\x0e\x05;\xd8" +
+	"\x8c\xd6=`\x9d\x00r\x1e]9\x0b\xec\x90d\xb4\xb6" +
+	"\x03\xeb\xf2\xa5\xf1vA\x06\xb0C/\xa3q\x17X\xeb" +
+	"\x98t\x06\xc9p\xd2\x0ev\xa3\xc9\x14X\xa3?\xb2\xbd" +
+	" \x1d\xb0C\xb2\xd1\xc5\x06\xac\xd1M\xdaWM\x04i" +
+	"\xa7\x1dR\x8c\xb6\x7f`-\x05\xd2f\xf4^\xd6\xd9\xa1" +
+	"\xb7\xd1!\x04\xac\xddDZ\x81\xef-\xb1\xc3EF\x97" +
+	".\xb0vFi\xde\x1c\"H\x1d\xf6\x08CDDt" +
+	"\xb7:u\x0d\xeb\xf3\x8d%v\xb7\xea6\xff\xdfH\xaa" +
+	"4f4\x87\xc6\x93*\xed\xd6\xcc\xa1\x09\xc4\x1e\xf0)" +
+	"NHC\x83i\x16\xc4\xb0\xec*\x01\x8f\x13:\xf5\x00" +
+	"\x1aW\x01\xa3\x9b;\xfe\xebUl\xc8\"tj\x99\x80" +
+	"\x8e\xcb\x8bv\x11\xaf\xef*\x0cE3\xf7\xb1\xc9w\x87" +
+	"\x99|7r\xef\x0e>\xf7\xae'\x07\xbd\x95f\xee\xdd" +
+	"\xd0g|\xf2\xdd*\xff\xc2\x1a\xa45U\xd3\xa3\xa4\x89" +
+	"eE\xbeUV\xf6\x82\xa0e\x82\xd0\x94\x85\x83V\xdd" +
+	"\xb5\x83\x16\xa7ViUL\xa22\xba\xab\x99KSc" +
+	"\x8f\xaf\x1cw\x98\x95\xe3F\xe1\xb8\x83/\x1c\xd7)\xbf" +
+	"\xa0\x92/\x1c\xd7)\xbf\xc8\xc1U\x192K\xb2\xa4\xcc" +
+	"\xac2\xecI:\xac\xab\x0b\xe9:)c\x1c\xcc(\x04" +
+	"I\xa7{-\xd6\x0aA\xf2\xaai-M\x16\xfe#\xd2" +
+	"\xea\x10j\xed;C\x9a\xa01\"\xd2t\\W\xc5?" +
+	"\x9a\x07\xd7M\xddB@\x9d\xa9\x04\x13g\xa4-KX" +
+	"\xad\xc0X\xcf\xbaP8l7^/D\xec\x1e\xdbY" +
+	"\x96,\xf2 \xa4o|Pr\xac;\x0d\xbf\x84\xb4\xbd" +
+	"\x8c\xda\x09\xf6\xa3\x19\xc0:G\xe5\xa5\xd4N,\xa2v" +
+	"\x82u\x8b\x02\xeb\x84\x95\xe7R}=[\xb3\x13z\xff" +
+	":\xb0\xdf\xee\x90\x15\xfa\xeetj'\xd8\xef\x06\x00\xeb" +
+	"\x14\x96]PM\x04y\x1c\xb5\x13\xec\xc7G\x80\xb5\xf3" +
+	"\xcb\x15\xd0@\x04y8\xb5\x13\xec'Y\x80u\xc4\xca" +
+	"\x85PK\x049\x87\xda\x09\xd6\xaf\x04\xac\x95J\x96 " +
+	"H\x049\x05\xd0R\xb0\x1f'\x01\xd6\xf6'\xfd\x1c$" +
+	"\x82t\x06-\x05\xeb\xbc\x06\xf6\x93\x04\xd2\xc9\x1b\x89 " +
+	"\x1dCK\xc1\xfa\x84\x81\xfd~\x80t\xa0\x92\x08\xd2>" +
+	"\xb4\x14\xac\x1b\x1aXc\xbd\xb4\x13-\xc5f\xb4\x14\xac" +
+	"Y\x1b\xd8o\xd4H\xeb\xd0R\xac\xb6C\x1f\xa3M\x0d" +
+	"X\xab\xb1\xb4\xb4\x96\x08\xd2\"{\x84\x85*\x89\x18h" +
+	"rj!e'DX%\x02\x11\xd1J\xb0t\x843" +
+	"\x0a\x17\xc5VHF\x18\xd7\x90\\\xca7\xfa\x08*}" +
+	"\x92K\xbd\x04'DX\xda\x8c\xa4\xe1\x88\x13\xaa\xb4h" +
+	"\xbb\x13:\xf5\xc4\x0b[\xb5\xa3\xc6O\xaa4s\xe1\x84" +
+	"\x08\xd3i\xf4C\x16!<fY\x1aU\xbb[U\xb8" +
+	"\xea\xb7Z*\xb1Y\x9a\xc4Je\x84hU\xc7^?" +
+	".\xd5\x19\x0c\xfb\xfd^\x7fK.E\x84=*\x9eL" +
+	"\xd0\x9ac)7\x09\xfa?\xa8\xef\xacY+\x12\xdbh" +
+	"\x90\x9f\xa0\xd1\xc0\xc17\x1a\x80\xd1g\xd0\x10\xd5P\xa0" +
+	"kOy\x04-)0\x1b\x0at\x05*W\xd0F\x83" +
+	"\xcbp\xdc\x09\xa6'-\x8f\xa6\xeb\\\x89\xe3\x13\xf8F" +
+	"\x83q\xb4A`,\x8e\xd7\xd3\x92\x85$\xadd\xa1\x8e" +
+	"\xce\x9f\x88\xe3Sh\xc9B/\xadda2\xddf\xbd" +
+	"\xd1\x98\x90b\xd7\x1a\x0d\xa6\xd2\x86\x82I8~\x03m" +
+	"4H\xd6\x1a\x0d\xa6\xd3}\x1a\x0d\x0b\x09\xbd\xd1\xa8\xb2" +
+	"$\xe6\xd9\xbb\x9bU\xafY\xde\x10\x97\xfd\xd4\xff_C" +
+	"\xc0\xd3eF\xd4\xa2\xafH3'\x96u\x13U\x1eE" +
+	"u{}\x892Yc\x83\xb9\x14\xfc\x98\x89f\xf6{" +
+	"\x0d\xc0~F\x04\xcd\x85 %\xd9\xd3\xda\x02z\x16\xea" +
+	"\xff\x05\x00\x00\xff\xff\xeau\x90\xed"
 
 func RegisterSchema(reg *schemas.Registry) {
 	reg.Register(&schemas.Schema{
 		String: schema_9efe3d1253432936,
 		Nodes: []uint64{
 			0x81ff0bb58ada94a2,
+			0x8322c28bce28b439,
 			0x856fc39ec46bdec2,
+			0x867209a28a447983,
 			0x883108017f646587,
 			0x8849dff4cdb7b920,
 			0x890d79825830e181,
 			0x8ccc6f83f308586e,
 			0x8e75b48570adb4d7,
 			0x90af55bea8fab7bd,
+			0x915f1b5e9b915523,
 			0x92091c26388199c9,
 			0x93a47812d932d3f9,
 			0x954a31067fa39ed8,
@@ -10827,16 +15072,23 @@ func RegisterSchema(reg *schemas.Registry) {
 			0x9b9a9655ff6b6b8c,
 			0x9bdb226a7537eaa7,
 			0x9c9d9f7ebb10aa08,
+			0x9ca6caad06dd6362,
+			0x9cc345338a4fe049,
 			0x9e492fdf48136eef,
+			0x9f18ec36f9f870c3,
 			0x9f1b5623bbf476e4,
 			0x9f9fd04fc4fae9f8,
+			0xa1a90be81cc7008c,
 			0xa43e9cc32ef9ea0a,
 			0xa4ad2168b16385dc,
 			0xa4ccf87adc73f18d,
 			0xa60636c457c87513,
 			0xa6b39055972d6657,
+			0xa7c910d816506a39,
 			0xa7f666bac3bd89b3,
 			0xa935ab8296e11a7f,
+			0xa974afa6ea1a5505,
+			0xa98400d4c4e90d57,
 			0xaa843c089eef793c,
 			0xaac7256936d823ab,
 			0xab29a78713dddb4d,
@@ -10844,29 +15096,40 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xab94d8155dbe82af,
 			0xac5ba0bba2e10a79,
 			0xadd77380dfc265df,
+			0xaeba4d72f635b45f,
 			0xafd46f263c5d0a01,
 			0xb2a85a0823190c99,
 			0xb3c8b4a0486e9bbb,
+			0xb5a7bc4687b94d5e,
 			0xb70e1d00ddc62d7d,
 			0xb8235d06c3d59cbc,
 			0xbb8b3020464925aa,
 			0xbc62190080e8c724,
 			0xbdda8236e1c35efb,
+			0xbe9ae3c408d3be21,
+			0xbeea75a02dbebb31,
 			0xbf3810f6b60d2e73,
+			0xbf4bdde5fcd8480a,
 			0xbf5d34af7368b862,
 			0xc087946303fee428,
 			0xc0bb1983d4252fee,
 			0xc195a0958e79f162,
 			0xc20a3d62b24ac5ce,
+			0xc2675405f1e158d9,
 			0xc4820367ef0ea09c,
 			0xc4da3a3076ecad45,
+			0xc4db394a8f3f15b3,
 			0xc4e7c85488d8cb03,
 			0xc642c477fdf6f767,
 			0xc658511320b319a6,
+			0xc781500e4cf5d337,
 			0xc795f67f9b7d7d61,
 			0xc7a4e91fe3d3845e,
 			0xc84cc7e0b4e73443,
+			0xc877567c50c72ef4,
+			0xc94f84d873c0751f,
 			0xcbb1792601e4eb32,
+			0xcbbbcac76d77b8e4,
 			0xcd18ea2e8ad2ffe7,
 			0xcd948016bdad96eb,
 			0xcdda039706851fbb,
@@ -10874,19 +15137,28 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xcfd1603728d31cc3,
 			0xcfdb83894057aed8,
 			0xcfddc34ecc1404c6,
+			0xd028b34902e50a80,
+			0xd174d0f3ccffc687,
 			0xd1d74cebcf21d06f,
 			0xd45bec98f6239a3f,
+			0xd663e6b528cd9f7f,
 			0xd70271d1f53a3805,
+			0xd7b35beb5a835ac5,
 			0xd93abb95738605c1,
 			0xd94c284d054babee,
 			0xd996b1f8ac91eaff,
+			0xd9e69897cb584ffe,
 			0xda55995b4b54b971,
 			0xdb818cf017b905b4,
 			0xdbeb4f8fe325f23e,
 			0xdc3fa588c980fdd1,
+			0xdcf8b8336fbdc4b3,
 			0xdd440847cfb41d00,
 			0xdd62100c12c2762f,
 			0xe1031df7466473ca,
+			0xe10dd6245733351a,
+			0xe14d8558e3d5a4fe,
+			0xe28a3ea92a0777fa,
 			0xe3eb6d39520696db,
 			0xe42d081ad9e1bcb0,
 			0xe48281bffb8c0064,
@@ -10898,14 +15170,20 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xea2cbcd6d5502c3d,
 			0xea9b7792a3afee46,
 			0xeaefe22f08dd442b,
+			0xec62de3f827a9085,
+			0xede054f7e7fa0f16,
+			0xef664a1726ddfb37,
 			0xf1d9a296d802b072,
 			0xf332506758a53a20,
+			0xf3ff84743ee7d914,
 			0xf472da0ddd4acbdb,
 			0xf4a65b2adae3b4f3,
 			0xf571b73ec45dda52,
 			0xf60bf077b4deae60,
 			0xf7307f87705b4251,
 			0xfef8f3ad42fc6589,
+			0xff8a91c1051412a3,
+			0xffc741a5bfe5e344,
 		},
 		Compressed: true,
 	})

@@ -65,6 +65,13 @@ type Component struct {
 	Size      int64         `json:"size,omitempty"`       // data
 	Label     string        `json:"label,omitempty"`      // hole: the builder's label
 	FactoryID *FactoryID    `json:"factory_id,omitempty"` // factory; sensory verifier facet
+	// Sensory says what a sensory component is: "blob", "tree" (Digest names its listing),
+	// "verifier" (of FactoryID) or "null".
+	Sensory string `json:"sensory,omitempty"`
+	// HoleID is a hole's identity: the same capability installed twice has the same id.
+	HoleID string `json:"hole_id,omitempty"`
+	// Why records, for a hole, what the daemon found the capability to be when installed.
+	Why string `json:"why,omitempty"`
 }
 
 // Factory is the persisted form of a factory.

@@ -60,20 +60,45 @@ func run(ctx context.Context) error {
 }
 
 func (d *demo) script(ctx context.Context) error {
-	say("a builder publishes its program as a factory, with a rate table as an immutable component,\nand seals it: from now on nothing can be installed into it")
-	if err := d.ctl(ctx, "", "factory", "new", "tax", "--program", d.bin("taxprep"),
-		"--data", "rates="+filepath.Join(d.root, "examples", "taxprep", "rates.txt"), "--seal"); err != nil {
-		return err
+	rates := "rates=" + filepath.Join(d.root, "examples", "taxprep", "rates.txt")
+	steps := []step{
+		{say: "a builder publishes its tax preparer as a factory, with a rate table as an immutable\n" +
+			"component, and seals it: from now on nothing can be installed into it",
+			args: []string{"factory", "new", "tax", "--program", d.bin("taxprep"), "--data", rates, "--seal"}},
+		{say: "another builder publishes the same program, but gives it a \"telemetry\" dropbox it reads",
+			args: []string{"factory", "new", "freetax", "--program", d.bin("taxprep"), "--data", rates,
+				"--hole", "telemetry=usage analytics", "--seal"}},
+		{say: "before handing over a secret, the requestor audits both factories",
+			args: []string{"factory", "audit", "tax"}},
+		{args: []string{"factory", "audit", "freetax"}},
+		{say: "and checks freetax against a policy: a factory whose holes are the ones it accepts (tax has none)",
+			args: []string{"factory", "compare", "freetax", "tax"}},
+		{say: "the requestor runs a confined instance of the discreet factory on its secret income: it\n" +
+			"sees only the rate table and the input, in its own namespaces, with no network and an\n" +
+			"empty read-only root",
+			stdin: "income=85000 deductions=12000", args: []string{"run", "tax", "--input", "-"}},
+		{say: "had it trusted freetax instead, its builder would now read the secret from the dropbox",
+			stdin: "income=85000 deductions=12000", args: []string{"run", "freetax", "--input", "-"}},
+		{args: []string{"factory", "dropbox", "freetax", "telemetry"}},
+		{say: "the audit log records what happened to the factories (instance events are the requestor's alone)",
+			args: []string{"audit", "log", "--limit", "8"}},
 	}
-	if err := d.ctl(ctx, "", "factory", "show", "tax"); err != nil {
-		return err
+	for _, st := range steps {
+		if st.say != "" {
+			say("%s", st.say)
+		}
+		if err := d.ctl(ctx, st.stdin, st.args...); err != nil {
+			return err
+		}
 	}
-	say("a requestor runs a confined instance on its secret income: the instance sees only the rate\ntable and the input, in its own namespaces, with no network and an empty read-only root")
-	if err := d.ctl(ctx, "income=85000 deductions=12000", "run", "tax", "--input", "-"); err != nil {
-		return err
-	}
-	say("the instance ended with the call; none is left running")
-	return d.ctl(ctx, "", "instance", "ls")
+	return nil
+}
+
+// step is one command of the demo, with what it shows.
+type step struct {
+	say   string
+	stdin string
+	args  []string
 }
 
 func (d *demo) bin(name string) string { return filepath.Join(d.dir, name) }
@@ -126,8 +151,13 @@ func (d *demo) stopDaemon(cmd *exec.Cmd) {
 func (d *demo) ctl(ctx context.Context, stdin string, args ...string) error {
 	shown := append([]string{"factoryctl"}, args...)
 	for i, a := range shown {
-		shown[i] = strings.ReplaceAll(a, d.dir+"/", "")
-		shown[i] = strings.ReplaceAll(shown[i], d.root+"/", "")
+		a = strings.ReplaceAll(a, d.dir+"/", "")
+		a = strings.ReplaceAll(a, d.root+"/", "")
+		if strings.Contains(a, " ") {
+			k, v, _ := strings.Cut(a, "=")
+			a = fmt.Sprintf("%s=%q", k, v)
+		}
+		shown[i] = a
 	}
 	prefix := "$ "
 	if stdin != "" {
@@ -143,7 +173,7 @@ func (d *demo) ctl(ctx context.Context, stdin string, args ...string) error {
 }
 
 func say(format string, args ...any) {
-	fmt.Printf("# "+strings.ReplaceAll(format, "\n", "\n# ")+"\n\n", args...)
+	fmt.Print("# " + strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", "\n# ") + "\n\n")
 }
 
 func moduleRoot() (string, error) {

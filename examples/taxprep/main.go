@@ -3,6 +3,11 @@
 // of Job.run and gets the tax computed from the table. The program can tell no one else: it
 // has no files, no network, and its only channel is the daemon's connection on fd 3.
 //
+// As a warning of what an audit is for, the program also plays a vendor that phones home: if
+// its factory installed a component "telemetry" (a dropbox, which the builder reads), it posts
+// the requestor's input there. `factoryctl factory audit` shows such a factory is not
+// discreet; the quick-start demo shows both.
+//
 // Input: lines "income=<amount>" and optionally "deductions=<amount>".
 // Rates: lines "<bracket floor> <rate>", e.g. "0 0.10" then "10000 0.20": each part of the
 // taxable income above a floor is taxed at that floor's rate.
@@ -16,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/factoryd/factoryd/program"
+	"github.com/factoryd/factoryd/schema"
 )
 
 func main() {
@@ -32,11 +38,23 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		phoneHome(ctx, env, input)
 		taxable := max(income-deductions, 0)
 		tax := table.tax(taxable)
 		return fmt.Appendf(nil, "taxable income: %.2f\ntax due: %.2f\neffective rate: %.2f%%\n",
 			taxable, tax, 100*tax/max(income, 1)), nil
 	})
+}
+
+// phoneHome posts the input to the "telemetry" component, if the factory has one.
+func phoneHome(ctx context.Context, env *program.Env, input []byte) {
+	c, err := env.Cap("telemetry")
+	if err != nil {
+		return
+	}
+	fut, release := schema.Dropbox(c).Post(ctx, func(p schema.Dropbox_post_Params) error { return p.SetData(input) })
+	defer release()
+	fut.Struct()
 }
 
 type bracket struct{ floor, rate float64 }

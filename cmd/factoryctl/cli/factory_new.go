@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+
+	capnp "capnproto.org/go/capnp/v3"
 
 	"github.com/factoryd/factoryd/client"
 )
@@ -10,8 +13,8 @@ import (
 func init() {
 	register(&command{
 		name:    "factory new",
-		args:    "NAME --program FILE [--data KEY=FILE]... [--seal]",
-		summary: "publish a program as a new factory, with immutable data components",
+		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--seal]",
+		summary: "publish a program as a new factory with its components",
 		run:     factoryNew,
 	})
 }
@@ -19,8 +22,11 @@ func init() {
 func factoryNew(ctx context.Context, e *env, args []string) error {
 	fs := e.flags()
 	prog := fs.String("program", "", "the program: a static executable for this machine (required)")
-	var data keyValues
-	fs.Var(&data, "data", "install FILE as the data component KEY (repeatable)")
+	var comps components
+	fs.Var(&comps.data, "data", "install FILE as the immutable data component KEY (repeatable)")
+	fs.Var(&comps.sensory, "sensory", "install a read-only view of PATH (a file, or a directory as a tree) as KEY")
+	fs.Var(&comps.factories, "factory", "install the sealed factory OTHER as KEY; its holes become this factory's")
+	fs.Var(&comps.holes, "hole", "install a dropbox you read as KEY: a declared hole, described by LABEL")
 	seal := fs.Bool("seal", false, "seal the factory once installed")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -34,7 +40,7 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	if err := publish(ctx, c, pos[0], *prog, data, *seal); err != nil {
+	if err := publish(ctx, c, pos[0], *prog, &comps, *seal); err != nil {
 		return err
 	}
 	state := "unsealed: install more, then 'factoryctl factory seal " + pos[0] + "'"
@@ -45,9 +51,15 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// publish uploads the program and data, creates the factory, installs them and optionally
-// seals. On failure the half-built factory is destroyed: it exists complete or not at all.
-func publish(ctx context.Context, c *client.Client, name, prog string, data keyValues, seal bool) (err error) {
+// components are the components factory new installs, by kind.
+type components struct {
+	data, sensory, factories, holes keyValues
+}
+
+// publish uploads the program and data, creates the factory, installs its components and
+// optionally seals. On failure the half-built factory is destroyed: it exists complete or not
+// at all.
+func publish(ctx context.Context, c *client.Client, name, prog string, comps *components, seal bool) (err error) {
 	pd, err := c.UploadFile(ctx, prog)
 	if err != nil {
 		return fmt.Errorf("upload program: %w", err)
@@ -65,7 +77,19 @@ func publish(ctx context.Context, c *client.Client, name, prog string, data keyV
 	if err := b.SetProgram(ctx, pd); err != nil {
 		return fmt.Errorf("set program: %w", err)
 	}
-	for _, kv := range data {
+	if err := install(ctx, c, b, comps); err != nil {
+		return err
+	}
+	if !seal {
+		return nil
+	}
+	r, err := b.Seal(ctx)
+	r.Release()
+	return err
+}
+
+func install(ctx context.Context, c *client.Client, b *client.Builder, comps *components) error {
+	for _, kv := range comps.data {
 		d, err := c.UploadFile(ctx, kv.value)
 		if err != nil {
 			return fmt.Errorf("upload data %s: %w", kv.key, err)
@@ -74,10 +98,56 @@ func publish(ctx context.Context, c *client.Client, name, prog string, data keyV
 			return fmt.Errorf("install data %s: %w", kv.key, err)
 		}
 	}
-	if !seal {
-		return nil
+	for _, kv := range comps.sensory {
+		if err := installSensory(ctx, c, b, kv); err != nil {
+			return fmt.Errorf("install sensory %s: %w", kv.key, err)
+		}
 	}
-	r, err := b.Seal(ctx)
-	r.Release()
-	return err
+	for _, kv := range comps.factories {
+		if err := installFactory(ctx, c, b, kv); err != nil {
+			return fmt.Errorf("install factory %s: %w", kv.key, err)
+		}
+	}
+	for _, kv := range comps.holes {
+		if err := b.InstallDropbox(ctx, kv.key, kv.value); err != nil {
+			return fmt.Errorf("install hole %s: %w", kv.key, err)
+		}
+	}
+	return nil
+}
+
+// installSensory uploads a file as a blob, or a directory as a tree, and installs a view of it.
+func installSensory(ctx context.Context, c *client.Client, b *client.Builder, kv keyValue) error {
+	st, err := os.Stat(kv.value)
+	if err != nil {
+		return err
+	}
+	var view capnp.Client
+	if st.IsDir() {
+		t, err := c.UploadTree(ctx, kv.value)
+		if err != nil {
+			return err
+		}
+		defer t.Release()
+		view = t.Cap().AddRef()
+	} else {
+		d, err := c.UploadFile(ctx, kv.value)
+		if err != nil {
+			return err
+		}
+		if view, err = c.Blob(ctx, d); err != nil {
+			return err
+		}
+	}
+	defer view.Release()
+	return b.InstallSensory(ctx, kv.key, view)
+}
+
+func installFactory(ctx context.Context, c *client.Client, b *client.Builder, kv keyValue) error {
+	r, err := c.Requestor(ctx, kv.value)
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	return b.InstallFactory(ctx, kv.key, r)
 }
