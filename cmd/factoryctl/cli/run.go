@@ -84,9 +84,10 @@ func runOnce(ctx context.Context, c *client.Client, name string, in []byte, opts
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
-	if opts.Stderr != nil {
-		// End the instance first so that the last of its output reaches the sink.
-		inst.Kill(ctx)
+	// End the instance and wait until it has ended: the last of its output has reached the
+	// debug sink, and nothing of it is left when run returns.
+	if err := inst.Kill(ctx); err != nil {
+		return nil, fmt.Errorf("end instance of %s: %w", name, err)
 	}
 	return out, nil
 }
