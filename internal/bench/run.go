@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Run measures every figure o asks for against a freshly started daemon and returns the
+// report. Everything it started is ended before it returns, also on error or cancellation.
+func Run(ctx context.Context, opts *Options) (rep *Report, err error) {
+	o := opts.withDefaults()
+	rep = &Report{Version: ReportVersion, Mode: modeName(opts), Started: time.Now(), Machine: describeMachine(),
+		Sizes: *o.Sizes, Profiled: o.ProfileDir != ""}
+	stopProfile, err := startCPUProfile(o.ProfileDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
+	h, err := newHarness(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, h.close()) }()
+	if err := h.runFigures(ctx, o, rep); err != nil {
+		return nil, err
+	}
+	rep.Seconds = round3(time.Since(rep.Started).Seconds())
+	rep.finish()
+	return rep, nil
+}
+
+// runFigures measures each wanted figure in turn: create, call, then memory, which leaves
+// the most behind for the kernel to clean up.
+func (h *harness) runFigures(ctx context.Context, o *Options, rep *Report) error {
+	var err error
+	if o.wants("create") {
+		if rep.Create, err = h.benchCreate(ctx, o.Sizes); err != nil {
+			return errors.Join(err, h.daemon.alive())
+		}
+	}
+	if o.wants("call") {
+		if rep.Call, err = h.benchCall(ctx, o.Sizes); err != nil {
+			return errors.Join(err, h.daemon.alive())
+		}
+	}
+	if o.wants("memory") {
+		if rep.Memory, err = h.benchMemory(ctx, o.Sizes); err != nil {
+			return errors.Join(err, h.daemon.alive())
+		}
+	}
+	return h.daemon.alive()
+}
+
+func modeName(o *Options) string {
+	switch {
+	case o != nil && o.Sizes != nil:
+		return "custom"
+	case o != nil && o.Quick:
+		return "quick"
+	}
+	return "full"
+}
