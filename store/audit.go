@@ -38,10 +38,7 @@ func (s *Store) AppendAudit(e *AuditEntry) error {
 		e.Time = time.Now().UTC()
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketAudit)
-		if err != nil {
-			return err
-		}
+		b := tx.Bucket(bucketAudit)
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err

@@ -94,10 +94,7 @@ func dropboxBucket(tx *bolt.Tx, f FactoryID, name string, create bool) (*bolt.Bu
 		}
 		return b, nil
 	}
-	b, err := tx.CreateBucketIfNotExists(bucketDropbox)
-	if err == nil {
-		b, err = b.CreateBucketIfNotExists(f[:])
-	}
+	b, err := tx.Bucket(bucketDropbox).CreateBucketIfNotExists(f[:])
 	if err == nil {
 		b, err = b.CreateBucketIfNotExists([]byte(name))
 	}

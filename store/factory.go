@@ -86,6 +86,8 @@ type Factory struct {
 	Sealed      bool        `json:"sealed"`
 	SealedAt    time.Time   `json:"sealed_at,omitzero"`
 	Discreet    bool        `json:"discreet"`
+	// Syscalls are declared beyond the vat's default seccomp allowlist.
+	Syscalls []string `json:"syscalls,omitempty"`
 	// Holes is the frozen hole set: "<factory id>/<component>" for each hole, its own and
 	// those of its component factories. Empty until seal.
 	Holes []string `json:"holes,omitempty"`
@@ -96,6 +98,7 @@ func (f *Factory) Clone() *Factory {
 	c := *f
 	c.Components = append([]Component(nil), f.Components...)
 	c.Holes = append([]string(nil), f.Holes...)
+	c.Syscalls = append([]string(nil), f.Syscalls...)
 	return &c
 }
 

@@ -17,6 +17,8 @@ type migration struct {
 
 var migrations = []migration{
 	{1, "create buckets", migrateCreateBuckets},
+	{2, "create ledger buckets", migrateCreateLedgerBuckets},
+	{3, "create audit log and dropbox buckets", migrateCreateAuditBuckets},
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -24,6 +26,27 @@ func SchemaVersion() uint64 { return migrations[len(migrations)-1].version }
 
 func migrateCreateBuckets(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketBlobs, bucketFactories, bucketNames} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrateCreateLedgerBuckets adds the billing ledger: log, chains, heads and payer index
+// (ledger.go).
+func migrateCreateLedgerBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketLedgerLog, bucketLedger, bucketLedgerHeads, bucketLedgerByPayer} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrateCreateAuditBuckets adds the audit log (audit.go) and dropboxes (dropbox.go).
+func migrateCreateAuditBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketAudit, bucketDropbox} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
