@@ -7,6 +7,7 @@ const (
 	FactoryCreated     = "factory.created"
 	ProgramSet         = "program.set"
 	ComponentInstalled = "component.installed"
+	SyscallsAllowed    = "syscalls.allowed"
 	FactorySealed      = "factory.sealed"
 	FactoryDestroyed   = "factory.destroyed"
 	InstanceCreated    = "instance.created"

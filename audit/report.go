@@ -25,6 +25,7 @@ type Factory struct {
 	Discreet   bool        `json:"discreet"`
 	Program    string      `json:"program,omitempty"`
 	Components []Component `json:"components"`
+	Syscalls   []string    `json:"syscalls,omitempty"` // declared beyond the default allowlist
 }
 
 // Component is one component of a factory, with the verdict on it.
@@ -96,7 +97,7 @@ func (b *builder) add(f *store.Factory) int {
 	i := len(b.factories)
 	b.index[f.ID] = i
 	b.factories = append(b.factories, Factory{Name: f.Name, ID: f.ID.String(), Sealed: f.Sealed,
-		Discreet: f.Sealed && f.Discreet})
+		Discreet: f.Sealed && f.Discreet, Syscalls: f.Syscalls})
 	if !f.Program.IsZero() {
 		b.factories[i].Program = f.Program.String()
 	}

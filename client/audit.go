@@ -29,6 +29,7 @@ type AuditFactory struct {
 	Discreet   bool             `json:"discreet"`
 	Program    *digest.Digest   `json:"program,omitempty"`
 	Components []AuditComponent `json:"components"`
+	Syscalls   []string         `json:"syscalls,omitempty"` // declared beyond the default allowlist
 }
 
 // AuditComponent is one component with the verdict on it.

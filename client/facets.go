@@ -75,6 +75,22 @@ func (b *Builder) InstallHole(ctx context.Context, name string, c capnp.Client, 
 	}))
 }
 
+// AllowSyscalls declares syscalls the program needs beyond the default seccomp allowlist.
+func (b *Builder) AllowSyscalls(ctx context.Context, names ...string) error {
+	return call(b.cap.AllowSyscalls(ctx, func(p schema.Builder_allowSyscalls_Params) error {
+		list, err := p.NewSyscalls(int32(len(names)))
+		if err != nil {
+			return err
+		}
+		for i, n := range names {
+			if err := list.Set(i, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
 // InstallDropbox installs a dropbox the builder reads as the component name: a declared hole
 // from every instance to the builder.
 func (b *Builder) InstallDropbox(ctx context.Context, name, label string) error {

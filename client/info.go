@@ -3,6 +3,8 @@ package client
 import (
 	"time"
 
+	capnp "capnproto.org/go/capnp/v3"
+
 	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/schema"
 )
@@ -20,6 +22,7 @@ type FactoryInfo struct {
 	SealedAt    *time.Time      `json:"sealed_at,omitempty"`
 	Discreet    bool            `json:"discreet"`
 	Holes       uint32          `json:"holes"`
+	Syscalls    []string        `json:"syscalls,omitempty"`
 }
 
 // ComponentInfo describes one component of a factory.
@@ -67,6 +70,9 @@ func factoryInfo(fi schema.FactoryInfo) (FactoryInfo, error) {
 	}
 	out.Discreet = fi.Discreet()
 	out.Holes = fi.Holes()
+	if out.Syscalls, err = textList(fi.Syscalls()); err != nil {
+		return out, err
+	}
 	out.Components, err = componentInfos(fi)
 	return out, err
 }
@@ -112,5 +118,20 @@ func instanceInfo(ii schema.InstanceInfo) (InstanceInfo, error) {
 	out.EndReason, _ = ii.EndReason()
 	out.Requestor, _ = ii.Requestor()
 	out.Pid = ii.Pid()
+	return out, nil
+}
+
+func textList(l capnp.TextList, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := 0; i < l.Len(); i++ {
+		v, err := l.At(i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
 	return out, nil
 }

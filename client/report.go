@@ -46,6 +46,10 @@ func readAuditFactory(f schema.AuditFactory) (AuditFactory, error) {
 		}
 		out.Program = &d
 	}
+	var err error
+	if out.Syscalls, err = textList(f.Syscalls()); err != nil {
+		return out, err
+	}
 	comps, err := f.Components()
 	if err != nil {
 		return out, err

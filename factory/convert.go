@@ -1,6 +1,7 @@
 package factory
 
 import (
+	capnp "capnproto.org/go/capnp/v3"
 	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/schema"
@@ -37,6 +38,9 @@ func fillFactoryInfo(info schema.FactoryInfo, rec *store.Factory) error {
 	}
 	info.SetDiscreet(rec.Discreet)
 	info.SetHoles(uint32(len(rec.Holes)))
+	if err := setTextList(info.NewSyscalls, rec.Syscalls); err != nil {
+		return err
+	}
 	return fillComponents(info, rec.Components)
 }
 
@@ -110,6 +114,23 @@ func fillAuditFactory(out schema.AuditFactory, f audit.Factory) error {
 	}
 	for i, c := range f.Components {
 		if err := fillAuditComponent(list.At(i), c); err != nil {
+			return err
+		}
+	}
+	return setTextList(out.NewSyscalls, f.Syscalls)
+}
+
+// setTextList fills a new text list with values.
+func setTextList(newList func(int32) (capnp.TextList, error), values []string) error {
+	if len(values) == 0 {
+		return nil
+	}
+	list, err := newList(int32(len(values)))
+	if err != nil {
+		return err
+	}
+	for i, v := range values {
+		if err := list.Set(i, v); err != nil {
 			return err
 		}
 	}

@@ -140,11 +140,16 @@ func (d *Daemon) startTimeout(asked time.Duration) (time.Duration, error) {
 // start spawns the vat, connects to it and waits for the program's export. It steals sink.
 // When it returns an error the caller ends the instance.
 func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout time.Duration) (capnp.Client, error) {
+	logMode := sink.IsValid()
+	if logMode {
+		i.refusals = sink.AddRef()
+	}
 	stdout, stderr, err := i.startSinks(sink)
 	if err != nil {
 		return capnp.Client{}, err
 	}
-	proc, err := i.d.vats.Spawn(ctx, vat.Spec{Program: i.d.st.BlobPath(i.rec.Program), Stdout: stdout, Stderr: stderr})
+	proc, err := i.d.vats.Spawn(ctx, vat.Spec{Program: i.d.st.BlobPath(i.rec.Program), Stdout: stdout, Stderr: stderr,
+		Syscalls: i.rec.Syscalls, LogSyscalls: logMode})
 	closeFiles(stdout, stderr)
 	if err != nil {
 		i.d.unregister(i)
@@ -159,6 +164,7 @@ func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout tim
 
 // finishUnstarted ends an instance whose vat never ran.
 func (i *Instance) finishUnstarted() {
+	i.refusals.Release()
 	i.mu.Lock()
 	i.state = schema.InstanceState_ended
 	i.mu.Unlock()
@@ -175,11 +181,15 @@ func (i *Instance) attach(proc *vat.Process) error {
 	i.mu.Lock()
 	i.proc = proc
 	i.mu.Unlock()
-	i.d.wg.Add(1)
+	i.d.wg.Add(2)
 	go func() {
 		defer i.d.wg.Done()
 		<-proc.Done()
 		i.end(proc.Status())
+	}()
+	go func() {
+		defer i.d.wg.Done()
+		i.serveRefusals(proc)
 	}()
 	if err != nil {
 		return fmt.Errorf("%w: connect to vat: %v", vat.ErrStart, err)

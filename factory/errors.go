@@ -45,6 +45,7 @@ var codes = []struct {
 	{ErrInUse, wire.CodeInUse},
 	{ErrLimit, wire.CodeLimit},
 	{vat.ErrExhausted, wire.CodeLimit},
+	{vat.ErrInvalidPolicy, wire.CodeInvalid},
 	{ErrUnavailable, wire.CodeUnavailable},
 }
 

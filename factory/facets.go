@@ -3,6 +3,7 @@ package factory
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	capnp "capnproto.org/go/capnp/v3"
@@ -176,6 +177,32 @@ func (b *builder) InstallDropbox(ctx context.Context, call schema.Builder_instal
 		return toWire(err)
 	}
 	b.installed(name, store.KindHole, label, c.HoleID)
+	return nil
+}
+
+func (b *builder) AllowSyscalls(ctx context.Context, call schema.Builder_allowSyscalls) error {
+	list, err := call.Args().Syscalls()
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, list.Len())
+	for i := 0; i < list.Len(); i++ {
+		n, err := list.At(i)
+		if err != nil {
+			return err
+		}
+		names = append(names, n)
+	}
+	if err := b.f.checkMutable(); err != nil {
+		return toWire(err)
+	}
+	if err := vat.CheckSyscalls(names); err != nil {
+		return toWire(err)
+	}
+	if err := b.f.AllowSyscalls(names); err != nil {
+		return toWire(err)
+	}
+	b.d.recordFactory(b.p, audit.SyscallsAllowed, b.f, store.AuditEntry{Detail: strings.Join(names, " ")})
 	return nil
 }
 

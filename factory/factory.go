@@ -130,6 +130,20 @@ func (f *Factory) SetProgram(d store.Digest) error {
 	})
 }
 
+// AllowSyscalls declares syscalls beyond the vat's default allowlist; the caller has checked
+// them (vat.CheckSyscalls).
+func (f *Factory) AllowSyscalls(names []string) error {
+	return f.mutate(func(r *store.Factory) error {
+		for _, n := range names {
+			if !slices.Contains(r.Syscalls, n) {
+				r.Syscalls = append(r.Syscalls, n)
+			}
+		}
+		slices.Sort(r.Syscalls)
+		return nil
+	})
+}
+
 // InstallData installs the stored blob d as an immutable data component.
 func (f *Factory) InstallData(name string, d store.Digest) error {
 	if err := f.checkMutable(); err != nil {

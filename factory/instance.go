@@ -40,6 +40,7 @@ type Instance struct {
 
 	published chan capnp.Client // the program's export, sent once
 	sinks     sync.WaitGroup
+	refusals  schema.DebugSink // where refused syscalls are named (log mode), or null
 
 	mu         sync.Mutex // guards the fields that follow
 	state      schema.InstanceState

@@ -119,6 +119,9 @@ func (h *harness) publish(name, pkg string, data map[string][]byte) *client.Requ
 	d, err := h.c.UploadFile(ctx, prog)
 	require.NoError(t, err)
 	require.NoError(t, b.SetProgram(ctx, d))
+	if pkg == probe {
+		require.NoError(t, b.AllowSyscalls(ctx, probeSyscalls...))
+	}
 	for k, v := range data {
 		dd, err := h.c.Upload(ctx, bytesReader(v))
 		require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/factoryd/factoryd/schema"
+	"github.com/factoryd/factoryd/vat"
 )
 
 // sinkChunk bounds one DebugSink.write.
@@ -91,4 +92,19 @@ func write(ctx context.Context, sink schema.DebugSink, stream schema.Stream, dat
 	defer release()
 	_, err := fut.Struct()
 	return err
+}
+
+// serveRefusals names each syscall the vat's seccomp filter refuses to the requestor's debug
+// sink (log mode: only when the requestor gave one). The refusal itself is unchanged: EPERM.
+func (i *Instance) serveRefusals(proc *vat.Process) {
+	sink := i.refusals
+	defer sink.Release()
+	seen := map[string]bool{}
+	proc.ServeRefusals(func(name string) {
+		if sink.IsValid() && !seen[name] {
+			seen[name] = true
+			msg := "factoryd: refused syscall " + name + " (EPERM; later refusals of it are not repeated)\n"
+			write(i.ctx, sink, schema.Stream_stderr, []byte(msg))
+		}
+	})
 }

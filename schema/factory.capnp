@@ -145,6 +145,7 @@ struct FactoryInfo {
   sealedAt @8 :Int64;    # unix nanoseconds, 0 before seal
   discreet @9 :Bool;     # frozen at seal: no holes
   holes @10 :UInt32;     # number of holes (frozen at seal)
+  syscalls @11 :List(Text);  # declared beyond the default allowlist
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +172,9 @@ interface Builder {
   # Messages yields posted to the named dropbox component, after sequence number after.
   installDropbox @11 (name :Text, label :Text) -> ();
   # Installs a Dropbox the builder reads: a declared hole from every yield to the builder.
+  allowSyscalls @12 (syscalls :List(Text)) -> ();
+  # Declares syscalls the program needs beyond the default allowlist; shown in the audit.
+  # Syscalls that reach beyond the vat (mount, ptrace, bpf, ...) cannot be declared.
 }
 
 struct DropboxMessage {
@@ -220,6 +224,7 @@ struct AuditFactory {
   discreet @3 :Bool;
   program @4 :Data;
   components @5 :List(AuditComponent);
+  syscalls @6 :List(Text);   # declared beyond the default allowlist: more kernel surface
 }
 
 struct AuditComponent {

@@ -11,6 +11,8 @@ var (
 	ErrStart = errors.New("vat failed to start")
 	// ErrUnsupported: this machine lacks a kernel feature vats need.
 	ErrUnsupported = errors.New("unsupported on this machine")
+	// ErrInvalidPolicy: a confinement policy (e.g. declared syscalls, limits) is malformed.
+	ErrInvalidPolicy = errors.New("invalid confinement policy")
 	// ErrExhausted: no free host uid is left in the configured range.
 	ErrExhausted = errors.New("vat limit reached")
 )

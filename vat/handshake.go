@@ -26,14 +26,20 @@ const (
 // request is what the daemon tells a helper. It is versioned so that a daemon and a helper
 // from different builds (an upgrade with vats starting) refuse each other clearly.
 type request struct {
-	Version   int      `json:"version"`
-	Hostname  string   `json:"hostname"`
-	Env       []string `json:"env"`
-	Rlimits   []rlimit `json:"rlimits"`
-	ProgramFD bool     `json:"program_fd"` // a detached mount of the program travels as fdProgram
-	Program   string   `json:"program"`    // else: the helper bind-mounts this path itself
-	RunAs     *ids     `json:"run_as"`     // ids inside the namespace to run the program as; nil: stay 0
-	TmpfsOpts string   `json:"tmpfs_opts"`
+	Version   int             `json:"version"`
+	Hostname  string          `json:"hostname"`
+	Env       []string        `json:"env"`
+	Rlimits   []rlimit        `json:"rlimits"`
+	ProgramFD bool            `json:"program_fd"` // a detached mount of the program travels as fdProgram
+	Program   string          `json:"program"`    // else: the helper bind-mounts this path itself
+	RunAs     *ids            `json:"run_as"`     // ids inside the namespace to run the program as; nil: stay 0
+	TmpfsOpts string          `json:"tmpfs_opts"`
+	Seccomp   *seccompRequest `json:"seccomp"` // nil: no filter (only for experiments)
+}
+
+type seccompRequest struct {
+	Extra []string `json:"extra"` // syscalls the factory declares
+	Log   bool     `json:"log"`   // notify the daemon of each refusal (it sends its listener first)
 }
 
 const requestVersion = 1
@@ -49,11 +55,26 @@ type rlimit struct {
 	Max      uint64 `json:"max"`
 }
 
-// failure is the one message a helper sends when a step fails.
-type failure struct {
-	Step    string `json:"step"`
+// A helper sends at most two messages: its seccomp notification listener (as SCM_RIGHTS, in
+// log mode, just before exec) and, if a step fails, the failure.
+const (
+	msgFailure  = "failure"
+	msgListener = "listener"
+)
+
+// message is what a helper sends.
+type message struct {
+	Kind    string `json:"kind"`
+	Step    string `json:"step,omitempty"`
 	Errno   int    `json:"errno,omitempty"`
-	Message string `json:"message"`
+	Message string `json:"message,omitempty"`
+}
+
+// failure is a step's failure, as the daemon reports it.
+type failure struct {
+	Step    string
+	Errno   int
+	Message string
 }
 
 func (f *failure) Error() string { return f.Step + ": " + f.Message }
@@ -115,29 +136,91 @@ func parseRights(oob []byte) ([]int, error) {
 }
 
 func sendFailure(ctl int, step string, err error) {
-	f := failure{Step: step, Message: err.Error()}
+	m := message{Kind: msgFailure, Step: step, Message: err.Error()}
 	var errno unix.Errno
 	if errors.As(err, &errno) {
-		f.Errno = int(errno)
+		m.Errno = int(errno)
 	}
-	b, _ := json.Marshal(&f)
+	b, _ := json.Marshal(&m)
 	unix.Write(ctl, b)
 }
 
+func sendListener(ctl, fd int) error {
+	b, _ := json.Marshal(&message{Kind: msgListener})
+	return unix.Sendmsg(ctl, b, unix.UnixRights(fd), nil, 0)
+}
+
 // readOutcome waits for the helper's verdict: nil when the control socket reaches end-of-file
-// (the helper exec'd the program, closing its end), or the failure it reported.
-func readOutcome(ctl *os.File) error {
+// (the helper exec'd the program, closing its end), or the failure it reported. It returns the
+// seccomp listener the helper sent, if any, which the caller owns.
+func readOutcome(ctl *os.File) (*os.File, error) {
+	var listener *os.File
+	for {
+		m, fds, err := readMessage(ctl)
+		if err != nil || m == nil {
+			if err != nil && listener != nil {
+				listener.Close()
+				listener = nil
+			}
+			return listener, err
+		}
+		switch {
+		case m.Kind == msgListener && len(fds) == 1 && listener == nil:
+			// Non-blocking before os.NewFile, so that the runtime's netpoller watches it.
+			if err := unix.SetNonblock(fds[0], true); err != nil {
+				closeAll(fds)
+				return nil, err
+			}
+			listener = os.NewFile(uintptr(fds[0]), "seccomp-listener")
+		case m.Kind == msgFailure:
+			closeAll(fds)
+			if listener != nil {
+				listener.Close()
+			}
+			return nil, &failure{Step: m.Step, Errno: m.Errno, Message: m.Message}
+		default:
+			closeAll(fds)
+		}
+	}
+}
+
+// readMessage reads one message; nil at end-of-file.
+func readMessage(ctl *os.File) (*message, []int, error) {
+	raw, err := ctl.SyscallConn()
+	if err != nil {
+		return nil, nil, err
+	}
 	buf := make([]byte, maxControlMessage)
-	n, err := ctl.Read(buf)
-	if n == 0 {
-		return nil // end-of-file: exec succeeded
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
 	}
 	if err != nil {
-		return fmt.Errorf("read helper outcome: %w", err)
+		return nil, nil, fmt.Errorf("read from helper: %w", err)
 	}
-	f := new(failure)
-	if err := json.Unmarshal(buf[:n], f); err != nil {
-		return fmt.Errorf("helper sent an unreadable failure: %q", buf[:n])
+	if n == 0 {
+		return nil, nil, nil
 	}
-	return f
+	fds, err := parseRights(oob[:oobn])
+	if err != nil {
+		return nil, nil, err
+	}
+	m := new(message)
+	if err := json.Unmarshal(buf[:n], m); err != nil {
+		closeAll(fds)
+		return nil, nil, fmt.Errorf("helper sent an unreadable message: %q", buf[:n])
+	}
+	return m, fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

@@ -50,6 +50,7 @@ var steps = []step{
 	{"fds", (*helper).arrangeFDs},
 	{"rlimits", (*helper).rlimits},
 	{"privileges", (*helper).dropPrivileges},
+	{"seccomp", (*helper).seccomp},
 	{"exec", (*helper).exec},
 }
 

@@ -25,10 +25,11 @@ func (s ExitStatus) String() string {
 // Process is a running vat. It is signalled and reaped only through its pidfd, so a recycled
 // pid can never be hit. Its methods are safe for concurrent use.
 type Process struct {
-	pid     int
-	pidfd   *os.File // non-blocking, polled by the runtime's netpoller: no thread per vat
-	conn    *os.File
-	release func()
+	pid      int
+	pidfd    *os.File // non-blocking, polled by the runtime's netpoller: no thread per vat
+	conn     *os.File
+	listener *os.File // the seccomp notification listener, in log mode
+	release  func()
 
 	done   chan struct{}
 	status ExitStatus // set before done closes

@@ -28,6 +28,10 @@ type Options struct {
 	OpenFiles uint64
 	// Processes is RLIMIT_NPROC (threads count), applied when root. Default 256.
 	Processes uint64
+
+	// NoSeccomp and NoNetNS switch off one layer of confinement. They exist to show what each
+	// layer stops (the escape suite must fail without them); never set them in production.
+	NoSeccomp, NoNetNS bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -94,6 +98,10 @@ type Spec struct {
 	Program string
 	// Stdout and Stderr receive the program's output; nil discards it. They are borrowed.
 	Stdout, Stderr *os.File
+	// Syscalls are the extra syscalls the factory declares (see CheckSyscalls).
+	Syscalls []string
+	// LogSyscalls makes each refused syscall reach the daemon first (Process.Refusals).
+	LogSyscalls bool
 }
 
 // Spawn starts a vat running spec.Program and returns once the program has been exec'd (or the
@@ -161,24 +169,32 @@ func (s *Spawner) spawn(ctx context.Context, spec Spec, hostID uint32, release f
 		unix.Close(ctl[0])
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}
-	if err := s.handshake(ctx, ctl[0], req, s.requestFDs(spec, child)); err != nil {
+	listener, err := s.handshake(ctx, ctl[0], req, s.requestFDs(spec, child))
+	if err != nil {
 		p.Kill()
 		<-p.Done()
 		p.conn.Close()
 		return p, err
 	}
+	p.listener = listener
 	return p, nil
 }
 
 // request builds the helper's request; when root, it opens a detached mount of the program
 // into *progFD.
 func (s *Spawner) request(spec Spec, progFD *int) (*request, error) {
+	if err := CheckSyscalls(spec.Syscalls); err != nil {
+		return nil, err
+	}
 	req := &request{
 		Version:   requestVersion,
 		Hostname:  s.opts.Hostname,
 		Env:       s.opts.Env,
 		TmpfsOpts: "size=16k,nr_inodes=16,mode=0755",
 		Rlimits:   s.rlimits(),
+	}
+	if !s.opts.NoSeccomp {
+		req.Seccomp = &seccompRequest{Extra: spec.Syscalls, Log: spec.LogSyscalls}
 	}
 	if s.rootless {
 		req.Program = spec.Program
@@ -240,9 +256,13 @@ func (s *Spawner) startHelper(ctl int, hostID uint32) (pid, pidfd int, err error
 }
 
 func (s *Spawner) sysProcAttr(hostID uint32, pidfd *int) *syscall.SysProcAttr {
+	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+		syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS)
+	if s.opts.NoNetNS {
+		flags &^= syscall.CLONE_NEWNET
+	}
 	attr := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS,
+		Cloneflags: flags,
 		Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
 		Pdeathsig:  syscall.SIGKILL,
 		Setsid:     true,
@@ -260,28 +280,29 @@ func (s *Spawner) sysProcAttr(hostID uint32, pidfd *int) *syscall.SysProcAttr {
 	return attr
 }
 
-// handshake sends the request and waits for the helper's verdict. It owns ctl.
-func (s *Spawner) handshake(ctx context.Context, ctl int, req *request, fds []int) error {
+// handshake sends the request and waits for the helper's verdict, returning the seccomp
+// listener it sent in log mode. It owns ctl.
+func (s *Spawner) handshake(ctx context.Context, ctl int, req *request, fds []int) (*os.File, error) {
 	if err := unix.SetNonblock(ctl, true); err != nil {
 		unix.Close(ctl)
-		return fmt.Errorf("%w: control socket: %v", ErrStart, err)
+		return nil, fmt.Errorf("%w: control socket: %v", ErrStart, err)
 	}
 	f := os.NewFile(uintptr(ctl), "vat-control") // non-blocking: deadlines work
 	defer f.Close()
 	if err := sendRequest(ctl, req, fds); err != nil {
-		return fmt.Errorf("%w: send request: %v", ErrStart, err)
+		return nil, fmt.Errorf("%w: send request: %v", ErrStart, err)
 	}
 	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
 	defer stop()
-	err := readOutcome(f)
+	listener, err := readOutcome(f)
 	var fail *failure
 	switch {
 	case err == nil:
-		return nil
+		return listener, nil
 	case errors.As(err, &fail):
-		return fmt.Errorf("%w: %v", ErrStart, fail)
+		return nil, fmt.Errorf("%w: %v", ErrStart, fail)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w: helper did not finish: %v", ErrStart, ctx.Err())
+		return nil, fmt.Errorf("%w: helper did not finish: %v", ErrStart, ctx.Err())
 	}
-	return fmt.Errorf("%w: %v", ErrStart, err)
+	return nil, fmt.Errorf("%w: %v", ErrStart, err)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +47,12 @@ type probeReport struct {
 	Interfaces []string `json:"interfaces"`
 	Hostname   string   `json:"hostname"`
 	CreateErr  string   `json:"create_err"`
+	WalkErr    string   `json:"walk_err"`
+	NetErr     string   `json:"net_err"`
 }
+
+// lookAround are the syscalls the probe declares to inspect its vat.
+var lookAround = []string{"openat", "getdents64", "socket", "bind", "getgroups"}
 
 func newSpawner(t *testing.T) *Spawner {
 	t.Helper()
@@ -75,7 +81,7 @@ func TestConfinedView(t *testing.T) {
 	outR, outW, err := os.Pipe()
 	require.NoError(t, err)
 	defer outR.Close()
-	p, r := spawnProbe(t, s, Spec{Stdout: outW, Stderr: outW})
+	p, r := spawnProbe(t, s, Spec{Stdout: outW, Stderr: outW, Syscalls: lookAround})
 	outW.Close()
 
 	assert.Equal(t, 1, r.Pid, "the program is pid 1 of its own pid namespace")
@@ -101,6 +107,55 @@ func TestConfinedView(t *testing.T) {
 	n, _ := outR.Read(out)
 	assert.Equal(t, "probe stdout\nprobe stderr\n", string(out[:n]))
 	assert.Equal(t, ExitStatus{}, p.Status())
+}
+
+func TestSeccompRefusesUndeclaredSyscalls(t *testing.T) {
+	s := newSpawner(t)
+	_, r := spawnProbe(t, s, Spec{})
+	assert.Contains(t, r.CreateErr, "operation not permitted")
+	assert.Contains(t, r.WalkErr, "operation not permitted")
+	assert.Contains(t, r.NetErr, "operation not permitted")
+	assert.Empty(t, r.Root)
+	assert.Equal(t, []int{0, 1, 2, 3}, r.FDs, "fstat is allowed")
+}
+
+func TestSeccompLogModeNamesRefusals(t *testing.T) {
+	s := newSpawner(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := s.Spawn(ctx, Spec{Program: probePath, LogSyscalls: true})
+	require.NoError(t, err)
+	defer p.Conn().Close()
+	var mu sync.Mutex
+	var names []string
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		p.ServeRefusals(func(name string) { mu.Lock(); names = append(names, name); mu.Unlock() })
+	}()
+	var r probeReport
+	p.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	require.NoError(t, json.NewDecoder(bufio.NewReader(p.Conn())).Decode(&r))
+	assert.Contains(t, r.CreateErr, "operation not permitted", "log mode refuses all the same")
+	p.Kill()
+	<-p.Done()
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeRefusals did not return after the vat exited")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, names, "openat", "the refused syscall is named")
+	assert.Contains(t, names, "socket")
+}
+
+func TestCheckSyscalls(t *testing.T) {
+	assert.NoError(t, CheckSyscalls([]string{"openat", "socket"}))
+	assert.ErrorIs(t, CheckSyscalls([]string{"mount"}), ErrInvalidPolicy)
+	assert.ErrorIs(t, CheckSyscalls([]string{"ptrace"}), ErrInvalidPolicy)
+	assert.ErrorIs(t, CheckSyscalls([]string{"frobnicate"}), ErrInvalidPolicy)
+	assert.Equal(t, "openat", SyscallName(int(syscallNumbers["openat"])))
 }
 
 func TestKillThroughPidfd(t *testing.T) {

@@ -47,7 +47,7 @@ func main() {
 }
 
 func run(ctx context.Context, env *program.Env, input []byte) ([]byte, error) {
-	cmd, arg, _ := strings.Cut(string(input), ":")
+	cmd, arg, _ := strings.Cut(strings.TrimRight(string(input), "\n"), ":")
 	switch cmd {
 	case "":
 		return nil, nil

@@ -22,6 +22,8 @@ type report struct {
 	Interfaces []string `json:"interfaces"`
 	Hostname   string   `json:"hostname"`
 	CreateErr  string   `json:"create_err"`
+	WalkErr    string   `json:"walk_err"`
+	NetErr     string   `json:"net_err"`
 	Args       []string `json:"args"`
 }
 
@@ -41,10 +43,15 @@ func main() {
 	filepath.Walk("/", func(p string, info os.FileInfo, err error) error {
 		if err == nil {
 			r.Root = append(r.Root, p+" "+strconv.FormatUint(uint64(info.Mode()), 8))
+		} else if r.WalkErr == "" {
+			r.WalkErr = err.Error()
 		}
 		return nil
 	})
-	ifs, _ := net.Interfaces()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		r.NetErr = err.Error()
+	}
 	for _, i := range ifs {
 		r.Interfaces = append(r.Interfaces, i.Name)
 	}

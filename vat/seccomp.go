@@ -1,0 +1,240 @@
+package vat
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// The seccomp policy of every vat: default deny. A program may make the syscalls a Go program
+// serving RPC on fd 3 needs, some with argument checks, plus those its factory declares.
+// Everything else fails with EPERM; in log mode the daemon is notified of each refusal first,
+// and names it to the requestor.
+
+// baseSyscalls need no argument check: they act only on the calling process, its memory, its
+// threads and its open fds (which are fds 0-3 and what it makes of them).
+var baseSyscalls = []string{
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",
+	"lseek", "fcntl", "dup", "dup3", "getsockopt", "getsockname", "getpeername", "shutdown",
+	"recvfrom", "sendto", "recvmsg", "sendmsg", "epoll_create1", "epoll_ctl", "epoll_pwait",
+	"epoll_pwait2", "eventfd2", "pipe2", "ppoll", "munmap", "madvise", "mremap", "brk", "futex",
+	"set_robust_list", "get_robust_list", "rseq", "gettid", "getpid", "getppid", "getuid",
+	"geteuid", "getgid", "getegid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
+	"rt_sigpending", "rt_sigtimedwait", "sigaltstack", "sched_yield", "sched_getaffinity",
+	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "exit",
+	"exit_group", "getrusage", "getrandom", "uname", "restart_syscall", "execve",
+	"set_tid_address", "membarrier", "getcwd", "getrlimit", "umask",
+	// amd64 only; absent names are skipped on other machines.
+	"arch_prctl", "epoll_wait", "time", "poll",
+}
+
+// neverSyscalls may not be declared by a factory: each reaches beyond the vat (mounts,
+// namespaces, other processes, the kernel's keyring, module or clock), or undoes confinement.
+var neverSyscalls = []string{
+	"mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "bpf", "keyctl", "add_key",
+	"request_key", "ptrace", "process_vm_readv", "process_vm_writev", "io_uring_setup",
+	"io_uring_enter", "io_uring_register", "perf_event_open", "userfaultfd", "kexec_load",
+	"kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon",
+	"swapoff", "open_by_handle_at", "name_to_handle_at", "setuid", "setgid", "setreuid",
+	"setregid", "setresuid", "setresgid", "setgroups", "capset", "personality", "fsopen",
+	"fsmount", "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr", "quotactl",
+	"acct", "syslog", "vhangup", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+	"sethostname", "setdomainname", "iopl", "ioperm", "pidfd_getfd", "kcmp", "seccomp",
+	"clone3", "fork", "vfork",
+}
+
+// Actions.
+const (
+	actAllow  = unix.SECCOMP_RET_ALLOW
+	actEPERM  = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	actENOSYS = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+	actNotify = unix.SECCOMP_RET_USER_NOTIF
+	actKill   = unix.SECCOMP_RET_KILL_PROCESS
+)
+
+// seccomp_data offsets: nr, arch, then the six 64-bit arguments from offset 16.
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+)
+
+// CheckSyscalls validates syscalls a factory declares: each must be known on this machine and
+// not on the never list.
+func CheckSyscalls(names []string) error {
+	for _, n := range names {
+		if slices.Contains(neverSyscalls, n) {
+			return fmt.Errorf("%w: syscall %q may not be declared: it reaches beyond the vat", ErrInvalidPolicy, n)
+		}
+		if _, ok := syscallNumbers[n]; !ok {
+			return fmt.Errorf("%w: unknown syscall %q", ErrInvalidPolicy, n)
+		}
+	}
+	return nil
+}
+
+// SyscallName names a syscall number on this machine ("syscall 1234" if unknown).
+func SyscallName(nr int) string {
+	for name, n := range syscallNumbers {
+		if int(n) == nr {
+			return name
+		}
+	}
+	return fmt.Sprintf("syscall %d", nr)
+}
+
+// filter compiles the policy with the given extra syscalls. logMode makes refusals notify the
+// daemon (SECCOMP_RET_USER_NOTIF) instead of failing at once.
+func filter(extra []string, logMode bool) ([]unix.SockFilter, error) {
+	if err := CheckSyscalls(extra); err != nil {
+		return nil, err
+	}
+	deny := uint32(actEPERM)
+	if logMode {
+		deny = actNotify
+	}
+	a := &asm{deny: deny}
+	a.header()
+	for _, nr := range allowed(extra) {
+		a.allow(nr)
+	}
+	a.special()
+	a.ret(deny)
+	return a.prog, nil
+}
+
+// allowed lists the syscalls allowed without condition, sorted, known on this machine.
+func allowed(extra []string) []uintptr {
+	var nrs []uintptr
+	for _, n := range append(slices.Clone(baseSyscalls), extra...) {
+		if nr, ok := syscallNumbers[n]; ok && !slices.Contains(nrs, nr) {
+			nrs = append(nrs, nr)
+		}
+	}
+	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	return nrs
+}
+
+// asm assembles a classic BPF program. Every rule is a block that either does not match (and
+// leaves the accumulator holding the syscall number) or returns, so no jump is ever longer
+// than a block.
+type asm struct {
+	prog []unix.SockFilter
+	deny uint32
+}
+
+func (a *asm) stmt(code uint16, k uint32) {
+	a.prog = append(a.prog, unix.SockFilter{Code: code, K: k})
+}
+
+func (a *asm) jump(code uint16, k uint32, jt, jf uint8) {
+	a.prog = append(a.prog, unix.SockFilter{Code: code, Jt: jt, Jf: jf, K: k})
+}
+
+func (a *asm) ret(action uint32) { a.stmt(unix.BPF_RET|unix.BPF_K, action) }
+
+func (a *asm) loadNr() { a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offNr) }
+
+// header kills a process calling with another architecture's syscall convention, and leaves
+// the syscall number in the accumulator.
+func (a *asm) header() {
+	a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArch)
+	a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, auditArch, 1, 0)
+	a.ret(actKill)
+	a.loadNr()
+	if x32Bit != 0 {
+		a.jump(unix.BPF_JMP|unix.BPF_JSET|unix.BPF_K, x32Bit, 0, 1)
+		a.ret(actKill)
+	}
+}
+
+func (a *asm) allow(nr uintptr) {
+	a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, uint32(nr), 0, 1)
+	a.ret(actAllow)
+}
+
+// check is one condition on an argument word: the word must (or must not) have mask bits set,
+// or must equal value.
+type check struct {
+	arg   int
+	high  bool // the high 32 bits of the argument
+	op    uint16
+	value uint32
+	pass  bool // the condition holds when the jump is taken
+}
+
+func eq(arg int, high bool, v uint32) check { return check{arg, high, unix.BPF_JEQ, v, true} }
+func set(arg int, mask uint32) check        { return check{arg, false, unix.BPF_JSET, mask, true} }
+func clear(arg int, mask uint32) check      { return check{arg, false, unix.BPF_JSET, mask, false} }
+
+// cond allows nr only when every check holds; otherwise the call is denied. The block ends
+// with "allow, deny"; each check jumps to the deny at its end when it fails.
+func (a *asm) cond(nr uintptr, checks ...check) {
+	size := 2*len(checks) + 2
+	a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, uint32(nr), 0, uint8(size))
+	for i, c := range checks {
+		off := uint32(offArgs + 8*c.arg)
+		if c.high {
+			off += 4 // little-endian: the high word follows
+		}
+		a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off)
+		toDeny := uint8(size - 2*i - 3)
+		if c.pass {
+			a.jump(unix.BPF_JMP|c.op|unix.BPF_K, c.value, 0, toDeny)
+		} else {
+			a.jump(unix.BPF_JMP|c.op|unix.BPF_K, c.value, toDeny, 0)
+		}
+	}
+	a.ret(actAllow)
+	a.ret(a.deny)
+}
+
+// oneOf allows nr only when the low word of argument arg is one of values (and its high word
+// is zero). Block, after the syscall test at 0: 1 load high word, 2 test it, 3 load low word,
+// 4..3+n test each value, 4+n deny, 5+n allow.
+func (a *asm) oneOf(nr uintptr, arg int, values ...uint32) {
+	n := len(values)
+	a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, uint32(nr), 0, uint8(n+5))
+	a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, uint32(offArgs+8*arg+4))
+	a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, 0, 0, uint8(n+1)) // a high word is never valid
+	a.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, uint32(offArgs+8*arg))
+	for i, v := range values {
+		a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, v, uint8(n-i), 0)
+	}
+	a.ret(a.deny)
+	a.ret(actAllow)
+}
+
+// prctl options a program may use: naming its own memory mappings (the Go runtime does so at
+// start) and threads.
+const prSetVMA = 0x53564d41
+
+// fixed returns action for nr whatever its arguments.
+func (a *asm) fixed(nr uintptr, action uint32) {
+	a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, uint32(nr), 0, 1)
+	a.ret(action)
+}
+
+// namespaceFlags are the clone flags that would make a process leave the vat's namespaces.
+const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
+	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+// special adds the rules with argument checks. The program is pid 1 of its pid namespace.
+func (a *asm) special() {
+	// Threads, never processes or namespaces.
+	a.cond(syscallNumbers["clone"], eq(0, true, 0), set(0, unix.CLONE_THREAD), clear(0, namespaceFlags))
+	// Signals to its own threads only.
+	a.cond(syscallNumbers["tgkill"], eq(0, false, 1), eq(0, true, 0))
+	// No executable memory: nothing in a vat needs to generate code.
+	a.cond(syscallNumbers["mmap"], clear(2, unix.PROT_EXEC))
+	a.cond(syscallNumbers["mprotect"], clear(2, unix.PROT_EXEC))
+	a.oneOf(syscallNumbers["prctl"], 0, prSetVMA, unix.PR_SET_NAME, unix.PR_GET_NAME)
+	// Read its own limits; never set any.
+	a.cond(syscallNumbers["prlimit64"], eq(0, false, 0), eq(0, true, 0), eq(2, false, 0), eq(2, true, 0))
+	// clone3 cannot have its flags checked (they are in memory): say it does not exist, so
+	// runtimes fall back to clone.
+	a.fixed(syscallNumbers["clone3"], actENOSYS)
+	a.loadNr()
+}
