@@ -24,6 +24,8 @@ type CreateOptions struct {
 	Args []Arg
 	// StartTimeout bounds the program's start; 0 means the daemon's default.
 	StartTimeout time.Duration
+	// Limits bound what the instance may use; zero fields mean the daemon's defaults.
+	Limits Limits
 	// Stdout and Stderr receive the program's output when set (it is discarded otherwise).
 	// Only the requestor ever sees it.
 	Stdout, Stderr io.Writer
@@ -72,6 +74,11 @@ func fillCreate(p schema.Requestor_create_Params, opts *CreateOptions) error {
 		return err
 	}
 	limits.SetStartTimeoutMs(uint32(opts.StartTimeout / time.Millisecond))
+	limits.SetMemoryBytes(opts.Limits.MemoryBytes)
+	limits.SetPids(opts.Limits.Pids)
+	limits.SetCpuMillicores(opts.Limits.CPUMillicores)
+	limits.SetCpuSeconds(opts.Limits.CPUSeconds)
+	limits.SetOpenFiles(opts.Limits.OpenFiles)
 	if opts.Stdout != nil || opts.Stderr != nil {
 		return p.SetDebugSink(schema.DebugSink_ServerToClient(&debugSink{out: opts.Stdout, err: opts.Stderr}))
 	}
@@ -86,6 +93,16 @@ func fillArg(out schema.Arg, a Arg) error {
 		return out.SetCap(a.Cap.AddRef())
 	}
 	return out.SetData(a.Data)
+}
+
+// Limits are what an instance may use, enforced by the kernel. An instance that exceeds memory,
+// processes or CPU time is killed, and Wait says why.
+type Limits struct {
+	MemoryBytes   uint64
+	Pids          uint32 // processes and threads
+	CPUMillicores uint32 // CPU share: 500 is half a core
+	CPUSeconds    uint32 // total CPU time
+	OpenFiles     uint32
 }
 
 // Instance is a running yield: the capability its program published and its control facet.

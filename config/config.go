@@ -30,7 +30,24 @@ type Config struct {
 	MaxStartTimeout Duration `json:"max_start_timeout,omitempty"`
 	MaxBlobSize     int64    `json:"max_blob_size,omitempty"`
 	MaxInstances    int      `json:"max_instances,omitempty"`
+	Limits          Limits   `json:"limits"`
 	Vat             Vat      `json:"vat"`
+}
+
+// Limits are what instances may use: the defaults a requestor gets without asking, and the
+// most it may ask for.
+type Limits struct {
+	Default ResourceLimits `json:"default"`
+	Max     ResourceLimits `json:"max"`
+}
+
+// ResourceLimits bound one instance; zero means no bound of that kind.
+type ResourceLimits struct {
+	Memory     Size    `json:"memory,omitempty"`
+	Pids       uint32  `json:"pids,omitempty"`
+	CPU        float64 `json:"cpu,omitempty"` // cores: 0.5 is half a core
+	CPUSeconds uint32  `json:"cpu_seconds,omitempty"`
+	OpenFiles  uint32  `json:"open_files,omitempty"`
 }
 
 // Vat configures the confinement of every instance.
@@ -41,6 +58,8 @@ type Vat struct {
 	Env         []string `json:"env,omitempty"`
 	OpenFiles   uint64   `json:"open_files,omitempty"`
 	Processes   uint64   `json:"processes,omitempty"`
+	// Cgroups picks the hierarchy for limits: "" (detect), "v1", "v2" or "off".
+	Cgroups string `json:"cgroups,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("10s").
@@ -108,6 +127,14 @@ func (c *Config) validate() error {
 	}
 	if c.MaxStartTimeout != 0 && c.StartTimeout > c.MaxStartTimeout {
 		return fmt.Errorf("%w: start_timeout is above max_start_timeout", ErrInvalid)
+	}
+	switch c.Vat.Cgroups {
+	case "", "v1", "v2", "off":
+	default:
+		return fmt.Errorf("%w: vat.cgroups %q (want v1, v2, off or nothing to detect)", ErrInvalid, c.Vat.Cgroups)
+	}
+	if c.Limits.Default.CPU < 0 || c.Limits.Max.CPU < 0 {
+		return fmt.Errorf("%w: a CPU share must not be negative", ErrInvalid)
 	}
 	return nil
 }

@@ -90,3 +90,40 @@ func TestDefaultPaths(t *testing.T) {
 	assert.Equal(t, "/d", data)
 	assert.Equal(t, "/elsewhere.sock", sock)
 }
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Size
+		ok   bool
+	}{
+		{"64MiB", 64 << 20, true}, {"64M", 64 << 20, true}, {"1GiB", 1 << 30, true}, {"512k", 512 << 10, true},
+		{"4096", 4096, true}, {"10B", 10, true}, {" 2 GiB ", 2 << 30, true},
+		{"lots", 0, false}, {"-1M", 0, false}, {"1.5G", 0, false}, {"99999999999999999999T", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSize(tt.in)
+			if !tt.ok {
+				assert.ErrorIs(t, err, ErrInvalid)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestLimitsConfig(t *testing.T) {
+	c, err := Parse([]byte(`{"version":1,"limits":{"default":{"memory":"256MiB","cpu":0.5,"pids":128},
+		"max":{"memory":4294967296,"cpu":2,"cpu_seconds":3600}},"vat":{"cgroups":"v1"}}`))
+	require.NoError(t, err)
+	assert.Equal(t, Size(256<<20), c.Limits.Default.Memory)
+	assert.Equal(t, Size(4<<30), c.Limits.Max.Memory)
+	assert.Equal(t, 0.5, c.Limits.Default.CPU)
+	assert.Equal(t, uint32(3600), c.Limits.Max.CPUSeconds)
+	_, err = Parse([]byte(`{"version":1,"vat":{"cgroups":"v3"}}`))
+	assert.ErrorContains(t, err, "vat.cgroups")
+	_, err = Parse([]byte(`{"version":1,"limits":{"default":{"memory":"huge"}}}`))
+	assert.ErrorContains(t, err, "size")
+}

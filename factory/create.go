@@ -35,6 +35,7 @@ func releaseArgs(args []argValue) {
 type createRequest struct {
 	args         []argValue
 	startTimeout time.Duration
+	limits       vat.Limits
 	sink         schema.DebugSink
 }
 
@@ -66,6 +67,8 @@ func readCreateRequest(p schema.Requestor_create_Params) (req *createRequest, er
 		return nil, err
 	}
 	req.startTimeout = time.Duration(limits.StartTimeoutMs()) * time.Millisecond
+	req.limits = vat.Limits{MemoryBytes: limits.MemoryBytes(), Pids: limits.Pids(),
+		CPUMillicores: limits.CpuMillicores(), CPUSeconds: limits.CpuSeconds(), OpenFiles: limits.OpenFiles()}
 	if p.HasDebugSink() {
 		req.sink = p.DebugSink().AddRef()
 	}
@@ -94,6 +97,9 @@ func readArg(a schema.Arg) (argValue, error) {
 // forwarder the caller owns. It consumes req. On failure nothing is left behind.
 func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *createRequest) (capnp.Client, error) {
 	timeout, err := d.startTimeout(req.startTimeout)
+	if err == nil {
+		req.limits, err = d.resolveLimits(req.limits)
+	}
 	if err != nil {
 		req.release()
 		return capnp.Client{}, err
@@ -110,7 +116,7 @@ func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *creat
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	export, err := inst.start(ctx, req.sink, timeout)
+	export, err := inst.start(ctx, req.sink, timeout, req.limits)
 	if err != nil {
 		inst.kill("failed to start")
 		<-inst.done
@@ -127,6 +133,34 @@ func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *creat
 	return client, nil
 }
 
+// resolveLimits fills each limit the requestor left zero with the operator's default (or, with
+// no default, the operator's maximum) and refuses one asked above the operator's maximum.
+func (d *Daemon) resolveLimits(asked vat.Limits) (vat.Limits, error) {
+	def, max := d.opts.DefaultLimits, d.opts.MaxLimits
+	var lim vat.Limits
+	var err error
+	lim.MemoryBytes, err = resolve("memory (bytes)", asked.MemoryBytes, def.MemoryBytes, max.MemoryBytes, err)
+	lim.Pids, err = resolve("processes", asked.Pids, def.Pids, max.Pids, err)
+	lim.CPUMillicores, err = resolve("CPU share (millicores)", asked.CPUMillicores, def.CPUMillicores, max.CPUMillicores, err)
+	lim.CPUSeconds, err = resolve("CPU time (seconds)", asked.CPUSeconds, def.CPUSeconds, max.CPUSeconds, err)
+	lim.OpenFiles, err = resolve("open files", asked.OpenFiles, def.OpenFiles, max.OpenFiles, err)
+	return lim, err
+}
+
+func resolve[T uint32 | uint64](what string, asked, def, max T, err error) (T, error) {
+	switch {
+	case err != nil:
+		return 0, err
+	case asked == 0 && def != 0:
+		return def, nil
+	case asked == 0:
+		return max, nil
+	case max != 0 && asked > max:
+		return 0, fmt.Errorf("%w: %s %d is above the operator's maximum %d", ErrLimit, what, asked, max)
+	}
+	return asked, nil
+}
+
 func (d *Daemon) startTimeout(asked time.Duration) (time.Duration, error) {
 	switch {
 	case asked == 0:
@@ -139,7 +173,7 @@ func (d *Daemon) startTimeout(asked time.Duration) (time.Duration, error) {
 
 // start spawns the vat, connects to it and waits for the program's export. It steals sink.
 // When it returns an error the caller ends the instance.
-func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout time.Duration) (capnp.Client, error) {
+func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout time.Duration, lim vat.Limits) (capnp.Client, error) {
 	logMode := sink.IsValid()
 	if logMode {
 		i.refusals = sink.AddRef()
@@ -149,7 +183,7 @@ func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout tim
 		return capnp.Client{}, err
 	}
 	proc, err := i.d.vats.Spawn(ctx, vat.Spec{Program: i.d.st.BlobPath(i.rec.Program), Stdout: stdout, Stderr: stderr,
-		Syscalls: i.rec.Syscalls, LogSyscalls: logMode})
+		Syscalls: i.rec.Syscalls, LogSyscalls: logMode, Limits: lim})
 	closeFiles(stdout, stderr)
 	if err != nil {
 		i.d.unregister(i)

@@ -32,6 +32,9 @@ type Options struct {
 	// PromiseDeadline bounds the wait for a promised capability to resolve before it is
 	// judged (an unresolved promise is a hole). Default 2s.
 	PromiseDeadline time.Duration
+	// DefaultLimits apply where a requestor asks for none; MaxLimits bound what it may ask for
+	// (zero: no bound of that kind).
+	DefaultLimits, MaxLimits vat.Limits
 	// Vat configures the confinement of instances.
 	Vat *vat.Options
 }
@@ -116,6 +119,11 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	d.log.Info("serving", "addr", ln.Addr().String(), "factories", len(d.reg.list()),
 		"rootless", d.vats.Rootless())
+	if kind, err := d.vats.Cgroups(); err != nil {
+		d.log.Warn("no cgroup limits: memory, process and CPU share limits cannot be enforced, nor usage measured", "reason", err)
+	} else {
+		d.log.Info("cgroups", "hierarchy", kind)
+	}
 	err := d.acceptLoop(ln)
 	d.shutdown()
 	if ctx.Err() != nil {

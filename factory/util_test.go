@@ -13,6 +13,7 @@ import (
 	"github.com/factoryd/factoryd/client"
 	"github.com/factoryd/factoryd/internal/testbin"
 	"github.com/factoryd/factoryd/schema"
+	"github.com/factoryd/factoryd/store"
 	"github.com/factoryd/factoryd/wire"
 )
 
@@ -37,6 +38,8 @@ func uploadTree(t *testing.T, c *client.Client, files map[string]string) *client
 }
 
 type schemaControlParams = schema.Requestor_control_Params
+
+type storeAuditEntry = store.AuditEntry
 
 // processAlive reports whether pid exists (and is not a zombie we could still see).
 func processAlive(pid int) bool {

@@ -270,12 +270,15 @@ struct Arg {
 }
 
 struct Limits {
-  # Zero means the operator's default; values above the operator's maxima are refused.
+  # Zero means the operator's default; values above the operator's maxima are refused. The
+  # kernel enforces them: a vat that exceeds memory, processes or CPU time is killed, and its
+  # requestor (only) reads why.
   startTimeoutMs @0 :UInt32;
   memoryBytes @1 :UInt64;
-  pids @2 :UInt32;
-  cpuMillipercent @3 :UInt32;  # CPU share in thousandths of one core, e.g. 500000 = half a core
+  pids @2 :UInt32;            # processes and threads
+  cpuMillicores @3 :UInt32;   # share of CPU in thousandths of a core: 500 is half a core
   openFiles @4 :UInt32;
+  cpuSeconds @5 :UInt32;      # total CPU time
 }
 
 enum Stream {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,10 +13,16 @@ import (
 type ExitStatus struct {
 	Code   int         // exit code, when Signal is 0
 	Signal unix.Signal // the signal that ended it, or 0
+	// Limit names the limit that ended it, e.g. "memory limit 64 MiB exceeded", or "".
+	Limit string
 }
 
-// String formats the status as "exited with status 2" or "killed by signal 9 (killed)".
+// String formats the status: the limit that ended the vat if one did, else "exited with status
+// 2" or "killed by signal 9 (killed)".
 func (s ExitStatus) String() string {
+	if s.Limit != "" {
+		return s.Limit
+	}
 	if s.Signal != 0 {
 		return fmt.Sprintf("killed by signal %d (%v)", int(s.Signal), s.Signal)
 	}
@@ -30,6 +37,9 @@ type Process struct {
 	conn     *os.File
 	listener *os.File // the seccomp notification listener, in log mode
 	release  func()
+	cgroup   cgroup // nil without limits that need one
+	limits   Limits
+	usage    Usage // set before done closes
 
 	done   chan struct{}
 	status ExitStatus // set before done closes
@@ -99,7 +109,41 @@ func (p *Process) reap() {
 		p.status = statusOf(&info)
 	}
 	p.pidfd.Close()
+	p.endCgroup()
 	if p.release != nil {
 		p.release()
 	}
+}
+
+func (p *Process) setCgroup(g cgroup, lim Limits) { p.cgroup, p.limits = g, lim }
+
+// endCgroup reads why and how much, from the kernel's counters, then removes the cgroup.
+func (p *Process) endCgroup() {
+	if p.cgroup == nil {
+		p.status.Limit = p.cpuCause()
+		return
+	}
+	p.usage = p.cgroup.usage()
+	p.status.Limit = p.cgroup.cause(p.limits)
+	if p.status.Limit == "" {
+		p.status.Limit = p.cpuCause()
+	}
+	p.cgroup.remove()
+}
+
+// cpuCause names the CPU time limit when it is what killed the vat: SIGKILL, and the vat used
+// its whole allowance.
+func (p *Process) cpuCause() string {
+	lim := uint64(p.limits.CPUSeconds)
+	if lim == 0 || p.status.Signal != unix.SIGKILL || p.usage.CPUNanos+uint64(time.Second/10) < lim*uint64(time.Second) {
+		return ""
+	}
+	return fmt.Sprintf("CPU time limit of %ds exceeded", lim)
+}
+
+// Usage returns what the vat consumed, from its cgroup's counters (zero without a cgroup);
+// valid once Done is closed.
+func (p *Process) Usage() Usage {
+	<-p.done
+	return p.usage
 }

@@ -29,6 +29,9 @@ type Options struct {
 	// Processes is RLIMIT_NPROC (threads count), applied when root. Default 256.
 	Processes uint64
 
+	// Cgroups picks the cgroup hierarchy for memory, pids and CPU limits (default: detect).
+	Cgroups CgroupMode
+
 	// NoSeccomp and NoNetNS switch off one layer of confinement. They exist to show what each
 	// layer stops (the escape suite must fail without them); never set them in production.
 	NoSeccomp, NoNetNS bool
@@ -66,10 +69,12 @@ const programUID = 1000
 
 // Spawner starts vats. It is safe for concurrent use.
 type Spawner struct {
-	opts     Options
-	rootless bool
-	ids      *idRange
-	devnull  *os.File
+	opts      Options
+	rootless  bool
+	ids       *idRange
+	devnull   *os.File
+	cgroups   cgroupDriver // nil: no cgroup limits on this machine
+	cgroupErr error        // why there is none
 }
 
 // NewSpawner returns a Spawner. It does not start anything.
@@ -83,11 +88,29 @@ func NewSpawner(opts *Options) (*Spawner, error) {
 	if !s.rootless {
 		s.ids = newIDRange(o.HostIDBase, o.HostIDCount)
 	}
+	s.cgroups, s.cgroupErr = cgroupsOfThisMachine(o.Cgroups)
+	if s.cgroups == nil && s.cgroupErr == nil {
+		s.cgroupErr = errors.New("cgroups are switched off")
+	}
 	return s, nil
 }
 
-// Close releases the Spawner's own resources; running vats are not affected.
-func (s *Spawner) Close() error { return s.devnull.Close() }
+// Cgroups names the cgroup hierarchy vats get ("v1", "v2"), or says why there is none.
+func (s *Spawner) Cgroups() (string, error) {
+	if s.cgroups == nil {
+		return "", s.cgroupErr
+	}
+	return s.cgroups.kind(), nil
+}
+
+// Close releases the Spawner's own resources, and its cgroup directory once no vat is left in
+// it; running vats are not affected.
+func (s *Spawner) Close() error {
+	if s.cgroups != nil {
+		s.cgroups.close()
+	}
+	return s.devnull.Close()
+}
 
 // Rootless reports whether vats run without a root daemon (one uid mapped, no setgroups).
 func (s *Spawner) Rootless() bool { return s.rootless }
@@ -100,8 +123,10 @@ type Spec struct {
 	Stdout, Stderr *os.File
 	// Syscalls are the extra syscalls the factory declares (see CheckSyscalls).
 	Syscalls []string
-	// LogSyscalls makes each refused syscall reach the daemon first (Process.Refusals).
+	// LogSyscalls makes each refused syscall reach the daemon first (Process.ServeRefusals).
 	LogSyscalls bool
+	// Limits bound what the vat may use.
+	Limits Limits
 }
 
 // Spawn starts a vat running spec.Program and returns once the program has been exec'd (or the
@@ -169,6 +194,13 @@ func (s *Spawner) spawn(ctx context.Context, spec Spec, hostID uint32, release f
 		unix.Close(ctl[0])
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}
+	if err := s.place(p, spec.Limits); err != nil {
+		unix.Close(ctl[0])
+		p.Kill()
+		<-p.Done()
+		p.conn.Close()
+		return p, err
+	}
 	listener, err := s.handshake(ctx, ctl[0], req, s.requestFDs(spec, child))
 	if err != nil {
 		p.Kill()
@@ -180,10 +212,35 @@ func (s *Spawner) spawn(ctx context.Context, spec Spec, hostID uint32, release f
 	return p, nil
 }
 
+// place puts the helper, which waits for its request and has done nothing yet, into a cgroup of
+// its own with the vat's limits; the program it execs inherits it. Every vat gets one where the
+// machine allows, limits or not: its counters are the vat's usage.
+func (s *Spawner) place(p *Process, lim Limits) error {
+	if s.cgroups == nil {
+		if lim.needsCgroup() {
+			return fmt.Errorf("%w: memory, process and CPU share limits need cgroups: %v", ErrUnsupported, s.cgroupErr)
+		}
+		p.limits = lim
+		return nil
+	}
+	g, err := s.cgroups.create(fmt.Sprintf("vat-%d-%d", p.pid, time.Now().UnixNano()), lim)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	p.setCgroup(g, lim)
+	if err := g.add(p.pid); err != nil {
+		return fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	return nil
+}
+
 // request builds the helper's request; when root, it opens a detached mount of the program
 // into *progFD.
 func (s *Spawner) request(spec Spec, progFD *int) (*request, error) {
 	if err := CheckSyscalls(spec.Syscalls); err != nil {
+		return nil, err
+	}
+	if err := spec.Limits.validate(); err != nil {
 		return nil, err
 	}
 	req := &request{
@@ -191,7 +248,7 @@ func (s *Spawner) request(spec Spec, progFD *int) (*request, error) {
 		Hostname:  s.opts.Hostname,
 		Env:       s.opts.Env,
 		TmpfsOpts: "size=16k,nr_inodes=16,mode=0755",
-		Rlimits:   s.rlimits(),
+		Rlimits:   s.rlimits(spec.Limits),
 	}
 	if !s.opts.NoSeccomp {
 		req.Seccomp = &seccompRequest{Extra: spec.Syscalls, Log: spec.LogSyscalls}
@@ -210,9 +267,15 @@ func (s *Spawner) request(spec Spec, progFD *int) (*request, error) {
 	return req, nil
 }
 
-func (s *Spawner) rlimits() []rlimit {
+// rlimits are the vat's rlimits: open files, CPU time (SIGKILL at the limit), no core dumps,
+// no file writes, no locked memory, no message queues, and (root) a thread count.
+func (s *Spawner) rlimits(lim Limits) []rlimit {
+	files := s.opts.OpenFiles
+	if lim.OpenFiles > 0 {
+		files = uint64(lim.OpenFiles)
+	}
 	lims := []rlimit{
-		{unix.RLIMIT_NOFILE, s.opts.OpenFiles, s.opts.OpenFiles},
+		{unix.RLIMIT_NOFILE, files, files},
 		{unix.RLIMIT_CORE, 0, 0},
 		{unix.RLIMIT_FSIZE, 0, 0},
 		{unix.RLIMIT_MEMLOCK, 0, 0},
@@ -220,6 +283,10 @@ func (s *Spawner) rlimits() []rlimit {
 	}
 	if !s.rootless {
 		lims = append(lims, rlimit{unix.RLIMIT_NPROC, s.opts.Processes, s.opts.Processes})
+	}
+	if lim.CPUSeconds > 0 {
+		// The same soft and hard limit: the kernel sends SIGKILL, which nothing can catch.
+		lims = append(lims, rlimit{unix.RLIMIT_CPU, uint64(lim.CPUSeconds), uint64(lim.CPUSeconds)})
 	}
 	return lims
 }

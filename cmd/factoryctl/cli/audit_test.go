@@ -52,6 +52,17 @@ func TestAuditDiscreetAndLeaky(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 }
 
+func TestDeclaredSyscalls(t *testing.T) {
+	d := daemontest.Start(t, nil)
+	mustCtl(t, d.Socket, "", "factory", "new", "p", "--program", bin(t, probe), "--syscall", "openat",
+		"--syscall", "getdents64", "--seal")
+	assert.Contains(t, mustCtl(t, d.Socket, "", "factory", "audit", "p"),
+		"syscalls declared beyond the default allowlist (more kernel surface): getdents64 openat")
+	r := ctl(t, d.Socket, "", "factory", "new", "q", "--program", bin(t, probe), "--syscall", "mount")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.err, `syscall "mount" may not be declared`)
+}
+
 func TestAuditOfADraft(t *testing.T) {
 	d := daemontest.Start(t, nil)
 	mustCtl(t, d.Socket, "", "factory", "new", "draft", "--program", bin(t, kvstore), "--hole", "box=outbox")

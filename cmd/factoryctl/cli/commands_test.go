@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -152,4 +153,21 @@ func TestUsageAndHelp(t *testing.T) {
 	r = ctl(t, "/nonexistent.sock", "", "factory", "ls", "--help")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.err, "usage: factoryctl factory ls")
+}
+
+func TestRunWithLimits(t *testing.T) {
+	d := daemontest.Start(t, nil)
+	mustCtl(t, d.Socket, "", "factory", "new", "probe", "--program", bin(t, probe), "--seal")
+	r := ctl(t, d.Socket, "hog", "run", "probe", "--input", "-", "--memory", "48MiB")
+	if strings.Contains(r.err, "need cgroups") {
+		t.Skip("no cgroups on this machine")
+	}
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "factoryctl: run probe: the instance ended: memory limit 48 MiB exceeded\n", r.err)
+	assert.Equal(t, "ok", mustCtl(t, d.Socket, "echo:ok", "run", "probe", "--input", "-", "--memory", "64MiB",
+		"--cpu", "0.5", "--cpu-time", "10s", "--pids", "64"))
+	for _, bad := range [][]string{{"--memory", "lots"}, {"--cpu", "-1"}, {"--cpu", "x"}} {
+		r := ctl(t, d.Socket, "", append([]string{"run", "probe"}, bad...)...)
+		assert.Equal(t, 2, r.code, "%v", bad)
+	}
 }

@@ -61,6 +61,10 @@ func printReport(w io.Writer, rep *client.Report) {
 	root := rep.Factories[rep.Root]
 	fmt.Fprintf(w, "factory %s (%s)\n", root.Name, reportState(rep))
 	printComponents(w, rep, rep.Root, "", map[int]bool{rep.Root: true})
+	if len(root.Syscalls) > 0 {
+		fmt.Fprintf(w, "\nsyscalls declared beyond the default allowlist (more kernel surface): %s\n",
+			strings.Join(root.Syscalls, " "))
+	}
 	fmt.Fprintf(w, "\nholes (%d):\n", len(rep.Holes))
 	if len(rep.Holes) == 0 {
 		fmt.Fprintln(w, "  none")

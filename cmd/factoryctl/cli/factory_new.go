@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	capnp "capnproto.org/go/capnp/v3"
 
@@ -13,7 +14,7 @@ import (
 func init() {
 	register(&command{
 		name:    "factory new",
-		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--seal]",
+		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--syscall NAME]... [--seal]",
 		summary: "publish a program as a new factory with its components",
 		run:     factoryNew,
 	})
@@ -27,6 +28,7 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 	fs.Var(&comps.sensory, "sensory", "install a read-only view of PATH (a file, or a directory as a tree) as KEY")
 	fs.Var(&comps.factories, "factory", "install the sealed factory OTHER as KEY; its holes become this factory's")
 	fs.Var(&comps.holes, "hole", "install a dropbox you read as KEY: a declared hole, described by LABEL")
+	fs.Var(&comps.syscalls, "syscall", "declare a syscall the program needs beyond the default allowlist (repeatable)")
 	seal := fs.Bool("seal", false, "seal the factory once installed")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -54,7 +56,14 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 // components are the components factory new installs, by kind.
 type components struct {
 	data, sensory, factories, holes keyValues
+	syscalls                        names
 }
+
+// names is a repeatable string flag.
+type names []string
+
+func (n *names) String() string     { return strings.Join(*n, ",") }
+func (n *names) Set(s string) error { *n = append(*n, s); return nil }
 
 // publish uploads the program and data, creates the factory, installs its components and
 // optionally seals. On failure the half-built factory is destroyed: it exists complete or not
@@ -111,6 +120,11 @@ func install(ctx context.Context, c *client.Client, b *client.Builder, comps *co
 	for _, kv := range comps.holes {
 		if err := b.InstallDropbox(ctx, kv.key, kv.value); err != nil {
 			return fmt.Errorf("install hole %s: %w", kv.key, err)
+		}
+	}
+	if len(comps.syscalls) > 0 {
+		if err := b.AllowSyscalls(ctx, comps.syscalls...); err != nil {
+			return fmt.Errorf("allow syscalls: %w", err)
 		}
 	}
 	return nil

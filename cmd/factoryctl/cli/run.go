@@ -2,10 +2,14 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
+
+	"github.com/factoryd/factoryd/config"
 
 	"github.com/factoryd/factoryd/client"
 )
@@ -13,7 +17,7 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
-		args:    "NAME [--input FILE|-] [--arg KEY=VALUE]... [--debug]",
+		args:    "NAME [--input FILE|-] [--arg KEY=VALUE]... [--debug] [--memory SIZE] [--cpu CORES] [--cpu-time DURATION] [--pids N]",
 		summary: "create an instance, call its Job.run with the input, print the output, end it",
 		run:     runJob,
 	})
@@ -26,7 +30,13 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	fs.Var(&argv, "arg", "pass KEY=VALUE as a data argument of the instance (repeatable)")
 	debug := fs.Bool("debug", false, "show the instance's stdout and stderr on stderr (only you see it)")
 	startTimeout := fs.Duration("start-timeout", 0, "bound the program's start (default: the daemon's)")
+	var lim limitFlags
+	lim.register(fs)
 	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	limits, err := lim.limits()
 	if err != nil {
 		return err
 	}
@@ -39,7 +49,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	out, err := runOnce(ctx, c, pos[0], in, createOptions(e, argv, *debug, *startTimeout))
+	opts := createOptions(e, argv, *debug, *startTimeout)
+	opts.Limits = limits
+	out, err := runOnce(ctx, c, pos[0], in, opts)
 	if err != nil {
 		return err
 	}
@@ -82,7 +94,7 @@ func runOnce(ctx context.Context, c *client.Client, name string, in []byte, opts
 	defer inst.Release()
 	out, err := inst.Run(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", name, err)
+		return nil, fmt.Errorf("run %s: %w", name, whyEnded(ctx, inst, err))
 	}
 	// End the instance and wait until it has ended: the last of its output has reached the
 	// debug sink, and nothing of it is left when run returns.
@@ -90,4 +102,51 @@ func runOnce(ctx context.Context, c *client.Client, name string, in []byte, opts
 		return nil, fmt.Errorf("end instance of %s: %w", name, err)
 	}
 	return out, nil
+}
+
+// limitFlags are the resource limit flags of commands that create instances.
+type limitFlags struct {
+	memory, cpu string
+	cpuTime     time.Duration
+	pids        uint
+}
+
+func (l *limitFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.memory, "memory", "", "memory limit, e.g. 64MiB (default: the daemon's)")
+	fs.StringVar(&l.cpu, "cpu", "", "CPU share in cores, e.g. 0.5 (default: the daemon's)")
+	fs.DurationVar(&l.cpuTime, "cpu-time", 0, "total CPU time, e.g. 30s (default: the daemon's)")
+	fs.UintVar(&l.pids, "pids", 0, "processes and threads (default: the daemon's)")
+}
+
+func (l *limitFlags) limits() (client.Limits, error) {
+	var out client.Limits
+	if l.memory != "" {
+		n, err := config.ParseSize(l.memory)
+		if err != nil {
+			return out, usageErr("--memory: %v", err)
+		}
+		out.MemoryBytes = uint64(n)
+	}
+	if l.cpu != "" {
+		cores, err := strconv.ParseFloat(l.cpu, 64)
+		if err != nil || cores <= 0 {
+			return out, usageErr("--cpu %q: want a number of cores such as 0.5", l.cpu)
+		}
+		out.CPUMillicores = uint32(cores * 1000)
+	}
+	out.CPUSeconds = uint32((l.cpuTime + time.Second - 1) / time.Second)
+	out.Pids = uint32(l.pids)
+	return out, nil
+}
+
+// whyEnded replaces a call's failure by the reason its instance ended, when it ended: "memory
+// limit 64 MiB exceeded" says more than "connection closed".
+func whyEnded(ctx context.Context, inst *client.Instance, err error) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, werr := inst.Wait(ctx)
+	if werr != nil || info.EndReason == "" {
+		return err
+	}
+	return fmt.Errorf("the instance ended: %s", info.EndReason)
 }

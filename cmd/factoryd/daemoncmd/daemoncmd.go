@@ -117,11 +117,19 @@ func factoryOptions(c *config.Config) *factory.Options {
 		MaxStartTimeout: time.Duration(c.MaxStartTimeout),
 		MaxBlobSize:     c.MaxBlobSize,
 		MaxInstances:    c.MaxInstances,
+		DefaultLimits:   vatLimits(c.Limits.Default),
+		MaxLimits:       vatLimits(c.Limits.Max),
 		Vat: &vat.Options{
 			HostIDBase: c.Vat.HostIDBase, HostIDCount: c.Vat.HostIDCount, Hostname: c.Vat.Hostname,
 			Env: c.Vat.Env, OpenFiles: c.Vat.OpenFiles, Processes: c.Vat.Processes,
+			Cgroups: vat.CgroupMode(c.Vat.Cgroups),
 		},
 	}
+}
+
+func vatLimits(r config.ResourceLimits) vat.Limits {
+	return vat.Limits{MemoryBytes: uint64(r.Memory), Pids: r.Pids, CPUMillicores: uint32(r.CPU * 1000),
+		CPUSeconds: r.CPUSeconds, OpenFiles: r.OpenFiles}
 }
 
 // listen serves on path, replacing a stale socket left by a daemon that died, but never one

@@ -6,6 +6,7 @@
 //	crash     exit with status 2 without answering
 //	hang      never answer
 //	stderr:X  write X to stderr and return it
+//	hog       use ever more memory
 package main
 
 import (
@@ -60,6 +61,15 @@ func run(ctx context.Context, env *program.Env, input []byte) ([]byte, error) {
 	case "hang":
 		<-ctx.Done()
 		return nil, ctx.Err()
+	case "hog":
+		var hoard [][]byte
+		for { // until the memory limit kills the program
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			hoard = append(hoard, b)
+		}
 	case "stderr":
 		fmt.Fprint(os.Stderr, arg)
 		fmt.Fprint(os.Stdout, "out:"+arg)

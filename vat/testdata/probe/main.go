@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"runtime"
 	"syscall"
+	"time"
 )
 
 type report struct {
@@ -66,7 +68,41 @@ func main() {
 	os.Stdout.WriteString("probe stdout\n")
 	os.Stderr.WriteString("probe stderr\n")
 	buf := make([]byte, 1)
-	if n, _ := conn.Read(buf); n == 1 { // hold until the test says how to end
+	if n, _ := conn.Read(buf); n == 1 { // hold until the test says what to do
+		switch buf[0] {
+		case 'm':
+			hogMemory()
+		case 'c':
+			for { // burn CPU
+			}
+		case 't':
+			hogThreads()
+		}
 		os.Exit(int(buf[0]))
+	}
+}
+
+// hogMemory touches ever more memory until something stops it.
+func hogMemory() {
+	var hoard [][]byte
+	for {
+		b := make([]byte, 1<<20)
+		for i := range b {
+			b[i] = 1
+		}
+		hoard = append(hoard, b)
+	}
+}
+
+// hogThreads makes ever more OS threads, each blocked in a syscall.
+func hogThreads() {
+	for {
+		go func() {
+			runtime.LockOSThread()
+			for {
+				syscall.Nanosleep(&syscall.Timespec{Sec: 3600}, nil)
+			}
+		}()
+		time.Sleep(time.Millisecond)
 	}
 }

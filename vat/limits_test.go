@@ -1,0 +1,92 @@
+package vat
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func requireCgroups(t *testing.T, s *Spawner) {
+	t.Helper()
+	if _, err := s.Cgroups(); err != nil {
+		t.Skipf("no cgroups on this machine: %v", err)
+	}
+}
+
+// hog spawns the probe with limits, tells it what to hog, and waits for it to end.
+func hog(t *testing.T, s *Spawner, lim Limits, what byte) *Process {
+	t.Helper()
+	p, _ := spawnProbe(t, s, Spec{Limits: lim})
+	_, err := p.Conn().Write([]byte{what})
+	require.NoError(t, err)
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the vat outlived its limit %+v", lim)
+	}
+	return p
+}
+
+func TestMemoryLimitKillsAndSaysWhy(t *testing.T) {
+	s := newSpawner(t)
+	requireCgroups(t, s)
+	p := hog(t, s, Limits{MemoryBytes: 32 << 20}, 'm')
+	assert.Equal(t, "memory limit 32 MiB exceeded", p.Status().String())
+	assert.LessOrEqual(t, p.Usage().PeakMemoryBytes, uint64(32<<20))
+	assert.Greater(t, p.Usage().PeakMemoryBytes, uint64(16<<20))
+}
+
+func TestProcessLimitStopsThreadBombs(t *testing.T) {
+	s := newSpawner(t)
+	requireCgroups(t, s)
+	p := hog(t, s, Limits{Pids: 16}, 't')
+	assert.Equal(t, "process limit of 16 reached", p.Status().String())
+}
+
+func TestCPUTimeLimit(t *testing.T) {
+	s := newSpawner(t)
+	requireCgroups(t, s)
+	start := time.Now()
+	p := hog(t, s, Limits{CPUSeconds: 1}, 'c')
+	assert.Equal(t, "CPU time limit of 1s exceeded", p.Status().String())
+	assert.GreaterOrEqual(t, p.Usage().CPUNanos, uint64(time.Second))
+	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestCPUShareThrottles(t *testing.T) {
+	s := newSpawner(t)
+	requireCgroups(t, s)
+	p, _ := spawnProbe(t, s, Spec{Limits: Limits{CPUMillicores: 100}})
+	_, err := p.Conn().Write([]byte{'c'})
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	p.Kill()
+	<-p.Done()
+	used := time.Duration(p.Usage().CPUNanos)
+	assert.Less(t, used, 400*time.Millisecond, "a tenth of a core for a second, got %v", used)
+	assert.Greater(t, used, 20*time.Millisecond)
+}
+
+func TestLimitsAreValidated(t *testing.T) {
+	s := newSpawner(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.Spawn(ctx, Spec{Program: probePath, Limits: Limits{MemoryBytes: 1 << 20}})
+	assert.ErrorIs(t, err, ErrInvalidPolicy)
+}
+
+func TestCgroupsAreRemoved(t *testing.T) {
+	s := newSpawner(t)
+	requireCgroups(t, s)
+	d := s.cgroups.(interface{ kind() string })
+	_ = d
+	before := countCgroups(t, s)
+	p, _ := spawnProbe(t, s, Spec{Limits: Limits{MemoryBytes: 64 << 20}})
+	assert.Equal(t, before+1, countCgroups(t, s))
+	p.Kill()
+	<-p.Done()
+	assert.Equal(t, before, countCgroups(t, s), "the vat's cgroup is gone with it")
+}
