@@ -3,6 +3,9 @@ package audit
 import (
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/factoryd/factoryd/billing"
 )
 
 // Channel is one covert channel: a way a yield could signal that confinement cannot close.
@@ -67,6 +70,34 @@ func Inventory(billing Channel, holes int) []Channel {
 	return append(out, Channel{Name: "exit status, stderr and lifetime", Bound: "0 bit/s to the builder",
 		Rating: RatingAcceptable,
 		Note:   "reported to the requestor only; never logged where the builder can read it"})
+}
+
+// FactoryBilling is the billing channel of a factory's instances before any requestor has set
+// ceilings: bound is the most any instance can get under the operator's bounds (the capacity
+// of each instance follows from its requestor's ceilings and is at most that).
+func FactoryBilling(kinds []billing.Kind, bound billing.Capacity) Channel {
+	if len(kinds) == 0 {
+		return NoBilling()
+	}
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = fmt.Sprintf("%s (quantum %d)", k.Name, k.Quantum)
+	}
+	c := Bounded("billing", bound.BitsPerSecond, fmt.Sprintf("instances may charge %s; each instance's capacity "+
+		"follows from the ceilings and period its requestor sets at create (ask before creating: "+
+		"factoryctl factory audit NAME --ceiling KIND=PER/TOTAL); this is the most the operator allows", strings.Join(names, ", ")))
+	c.Bound = "at most " + c.Bound
+	return c
+}
+
+// InstanceBilling is the billing channel of one instance, whose policy is fixed.
+func InstanceBilling(c billing.Capacity) Channel {
+	if c.BitsPerSecond == 0 {
+		return Channel{Name: "billing", Bound: "0 bit/s", Rating: RatingAcceptable,
+			Note: "no ceilings were granted: the instance cannot charge"}
+	}
+	return Bounded("billing", c.BitsPerSecond, fmt.Sprintf("%.3g bits per %v period, by the requestor's ceilings",
+		c.BitsPerPeriod, c.Period))
 }
 
 // NoBilling is the billing channel of a factory that declares no charge kinds.

@@ -8,6 +8,7 @@ const (
 	ProgramSet         = "program.set"
 	ComponentInstalled = "component.installed"
 	SyscallsAllowed    = "syscalls.allowed"
+	ChargesDeclared    = "charges.declared"
 	FactorySealed      = "factory.sealed"
 	FactoryDestroyed   = "factory.destroyed"
 	InstanceCreated    = "instance.created"

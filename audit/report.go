@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/store"
 )
 
@@ -26,6 +27,8 @@ type Factory struct {
 	Program    string      `json:"program,omitempty"`
 	Components []Component `json:"components"`
 	Syscalls   []string    `json:"syscalls,omitempty"` // declared beyond the default allowlist
+	// Charges are what its instances may charge for: the billing channel's alphabet.
+	Charges []billing.Kind `json:"charges,omitempty"`
 }
 
 // Component is one component of a factory, with the verdict on it.
@@ -97,7 +100,7 @@ func (b *builder) add(f *store.Factory) int {
 	i := len(b.factories)
 	b.index[f.ID] = i
 	b.factories = append(b.factories, Factory{Name: f.Name, ID: f.ID.String(), Sealed: f.Sealed,
-		Discreet: f.Sealed && f.Discreet, Syscalls: f.Syscalls})
+		Discreet: f.Sealed && f.Discreet, Syscalls: f.Syscalls, Charges: f.Charges})
 	if !f.Program.IsZero() {
 		b.factories[i].Program = f.Program.String()
 	}

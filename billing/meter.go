@@ -126,6 +126,15 @@ func (m *Meter) Flush() (entries []Entry, through time.Time) {
 	return entries, m.start(m.cur)
 }
 
+// Accepted returns the units accepted so far, by kind in declaration order: the requestor's
+// view of what its instance has charged, recorded or not. Never show it to the builder: it
+// changes the moment the yield charges.
+func (m *Meter) Accepted() []uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]uint64(nil), m.totals...)
+}
+
 // NextFlush returns when the current period ends: the next time Flush can return anything.
 func (m *Meter) NextFlush() time.Time {
 	m.mu.Lock()

@@ -44,6 +44,7 @@ func TestChargeQuantisedAndCoalesced(t *testing.T) {
 	}, got, "one entry per kind, in declaration order; cpu-seconds rounded 1→10 and 11→20")
 	got, _ = m.Flush()
 	assert.Empty(t, got, "flushed once")
+	assert.Equal(t, []uint64{7, 30}, m.Accepted(), "what was accepted over the meter's life, by kind")
 }
 
 func TestChargeRefused(t *testing.T) {

@@ -78,10 +78,15 @@ func (f *Forwarder) Recv(ctx context.Context, r capnp.Recv) capnp.PipelineCaller
 	t, err := f.current()
 	if err != nil {
 		r.Reject(err)
-		return nil
+		// Never nil: capnp-go delivers calls pipelined on this one to what Recv returns, and a
+		// nil there panics (answerqueue.go Fulfill); an error answer fails them instead.
+		return capnp.ErrorAnswer(r.Method, err)
 	}
 	defer t.Release()
-	return t.RecvCall(ctx, r)
+	if pc := t.RecvCall(ctx, r); pc != nil {
+		return pc
+	}
+	return capnp.ErrorAnswer(r.Method, ErrRevoked)
 }
 
 // Brand implements capnp.ClientHook; see BrandOf.

@@ -6,6 +6,7 @@ import (
 
 	capnp "capnproto.org/go/capnp/v3"
 
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/wire"
@@ -30,6 +31,7 @@ type AuditFactory struct {
 	Program    *digest.Digest   `json:"program,omitempty"`
 	Components []AuditComponent `json:"components"`
 	Syscalls   []string         `json:"syscalls,omitempty"` // declared beyond the default allowlist
+	Charges    []billing.Kind   `json:"charges,omitempty"`  // what its instances may charge for
 }
 
 // AuditComponent is one component with the verdict on it.

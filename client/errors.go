@@ -1,6 +1,10 @@
 package client
 
-import "github.com/factoryd/factoryd/wire"
+import (
+	"errors"
+
+	"github.com/factoryd/factoryd/wire"
+)
 
 // Errors the daemon returns, for errors.Is.
 var (
@@ -17,3 +21,6 @@ var (
 	ErrUnavailable   = wire.ErrUnavailable
 	ErrInternal      = wire.ErrInternal
 )
+
+// ErrEnded: a call failed because its instance had ended; the error says why.
+var ErrEnded = errors.New("instance ended")

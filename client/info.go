@@ -5,6 +5,7 @@ import (
 
 	capnp "capnproto.org/go/capnp/v3"
 
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/schema"
 )
@@ -23,6 +24,7 @@ type FactoryInfo struct {
 	Discreet    bool            `json:"discreet"`
 	Holes       uint32          `json:"holes"`
 	Syscalls    []string        `json:"syscalls,omitempty"`
+	Charges     []billing.Kind  `json:"charges,omitempty"`
 }
 
 // ComponentInfo describes one component of a factory.
@@ -44,6 +46,8 @@ type InstanceInfo struct {
 	EndReason string     `json:"end_reason,omitempty"`
 	Requestor string     `json:"requestor"`
 	Pid       int32      `json:"pid,omitempty"`
+	// Billing is the instance's billing channel, as its requestor set it.
+	Billing *Capacity `json:"billing,omitempty"`
 }
 
 func factoryInfo(fi schema.FactoryInfo) (FactoryInfo, error) {
@@ -71,6 +75,9 @@ func factoryInfo(fi schema.FactoryInfo) (FactoryInfo, error) {
 	out.Discreet = fi.Discreet()
 	out.Holes = fi.Holes()
 	if out.Syscalls, err = textList(fi.Syscalls()); err != nil {
+		return out, err
+	}
+	if out.Charges, err = readChargeKinds(fi.Charges()); err != nil {
 		return out, err
 	}
 	out.Components, err = componentInfos(fi)
@@ -118,6 +125,15 @@ func instanceInfo(ii schema.InstanceInfo) (InstanceInfo, error) {
 	out.EndReason, _ = ii.EndReason()
 	out.Requestor, _ = ii.Requestor()
 	out.Pid = ii.Pid()
+	if ii.HasBilling() {
+		b, err := ii.Billing()
+		if err != nil {
+			return out, err
+		}
+		if out.Billing, err = readCapacity(b); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }
 

@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"time"
 
 	capnp "capnproto.org/go/capnp/v3"
 
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/wire"
 )
@@ -29,6 +31,9 @@ type CreateOptions struct {
 	// Stdout and Stderr receive the program's output when set (it is discarded otherwise).
 	// Only the requestor ever sees it.
 	Stdout, Stderr io.Writer
+	// Billing is what the instance may charge, the requestor's consent: a period and a ceiling
+	// per kind. Nil: it can charge nothing.
+	Billing *billing.Limits
 }
 
 // Create starts a confined instance of the factory.
@@ -79,6 +84,9 @@ func fillCreate(p schema.Requestor_create_Params, opts *CreateOptions) error {
 	limits.SetCpuMillicores(opts.Limits.CPUMillicores)
 	limits.SetCpuSeconds(opts.Limits.CPUSeconds)
 	limits.SetOpenFiles(opts.Limits.OpenFiles)
+	if err := fillBilling(p.NewBilling, opts.Billing); err != nil {
+		return err
+	}
 	if opts.Stdout != nil || opts.Stderr != nil {
 		return p.SetDebugSink(schema.DebugSink_ServerToClient(&debugSink{out: opts.Stdout, err: opts.Stderr}))
 	}
@@ -93,6 +101,79 @@ func fillArg(out schema.Arg, a Arg) error {
 		return out.SetCap(a.Cap.AddRef())
 	}
 	return out.SetData(a.Data)
+}
+
+// CreateAndRun creates an instance and calls its Job.run with input, sending create, the
+// control request and the run together: the run is pipelined on the create, saving a round
+// trip. It returns the live instance (the caller releases it) and the run's output; when the
+// run failed because the instance ended, the error says why.
+func (r *Requestor) CreateAndRun(ctx context.Context, opts *CreateOptions, input []byte) (*Instance, []byte, error) {
+	if opts == nil {
+		opts = &CreateOptions{}
+	}
+	cfut, crelease := r.cap.Create(ctx, func(p schema.Requestor_create_Params) error { return fillCreate(p, opts) })
+	defer crelease()
+	// Take the pipelined capability once: capnp-go's Future.Client leaves the promise locked when
+	// asked twice for the same field before the call returns (docs/protocol.md).
+	pipelined := cfut.Instance()
+	ctlFut, ctlRelease := r.cap.Control(ctx, func(p schema.Requestor_control_Params) error {
+		return p.SetInstance(pipelined.AddRef())
+	})
+	defer ctlRelease()
+	rfut, rrelease := schema.Job(pipelined).Run(ctx, func(p schema.Job_run_Params) error { return p.SetInput(input) })
+	defer rrelease()
+	cres, err := cfut.Struct()
+	if err != nil {
+		return nil, nil, wire.Decode(err)
+	}
+	inst := &Instance{cap: cres.Instance().AddRef()}
+	if cres, err := ctlFut.Struct(); err == nil {
+		inst.control = cres.Control().AddRef()
+	}
+	res, err := rfut.Struct()
+	if err != nil {
+		return inst, nil, whyEnded(ctx, inst.control, wire.Decode(err))
+	}
+	out, err := res.Output()
+	return inst, append([]byte(nil), out...), err
+}
+
+// RunOnce creates an instance, runs it once (CreateAndRun) and ends it, returning once it has
+// ended: the last of its output has reached the debug sink, and nothing of it is left.
+func (r *Requestor) RunOnce(ctx context.Context, opts *CreateOptions, input []byte) ([]byte, error) {
+	inst, out, err := r.CreateAndRun(ctx, opts, input)
+	if inst == nil {
+		return nil, err
+	}
+	defer inst.Release()
+	if kerr := inst.Kill(ctx); err == nil {
+		err = kerr
+	}
+	return out, err
+}
+
+// whyEnded replaces a call's failure by the reason its instance ended, when it ended: "memory
+// limit 64 MiB exceeded" says more than "connection closed".
+func whyEnded(ctx context.Context, ctl schema.InstanceControl, err error) error {
+	if !ctl.IsValid() {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	fut, release := ctl.Wait(ctx, nil)
+	defer release()
+	res, werr := fut.Struct()
+	if werr != nil {
+		return err
+	}
+	info, werr := res.Info()
+	if werr != nil {
+		return err
+	}
+	if reason, _ := info.EndReason(); reason != "" {
+		return fmt.Errorf("%w: %s", ErrEnded, reason)
+	}
+	return err
 }
 
 // Limits are what an instance may use, enforced by the kernel. An instance that exceeds memory,

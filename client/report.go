@@ -50,6 +50,9 @@ func readAuditFactory(f schema.AuditFactory) (AuditFactory, error) {
 	if out.Syscalls, err = textList(f.Syscalls()); err != nil {
 		return out, err
 	}
+	if out.Charges, err = readChargeKinds(f.Charges()); err != nil {
+		return out, err
+	}
 	comps, err := f.Components()
 	if err != nil {
 		return out, err

@@ -32,6 +32,19 @@ type Config struct {
 	MaxInstances    int      `json:"max_instances,omitempty"`
 	Limits          Limits   `json:"limits"`
 	Vat             Vat      `json:"vat"`
+	Billing         Billing  `json:"billing"`
+}
+
+// Billing bounds the billing channels requestors may grant instances.
+type Billing struct {
+	// DefaultPeriod applies when a requestor grants ceilings without a period. Default 1s.
+	DefaultPeriod Duration `json:"default_period,omitempty"`
+	// MinPeriod and MaxPeriod bound the period a requestor may choose. Defaults 1s and 24h.
+	MinPeriod Duration `json:"min_period,omitempty"`
+	MaxPeriod Duration `json:"max_period,omitempty"`
+	// MaxBitsPerSecond refuses ceilings that would give one instance's channel more capacity.
+	// Default 100 (above that, TCSEC calls a covert channel high bandwidth).
+	MaxBitsPerSecond float64 `json:"max_bits_per_second,omitempty"`
 }
 
 // Limits are what instances may use: the defaults a requestor gets without asking, and the
@@ -132,6 +145,13 @@ func (c *Config) validate() error {
 	case "", "v1", "v2", "off":
 	default:
 		return fmt.Errorf("%w: vat.cgroups %q (want v1, v2, off or nothing to detect)", ErrInvalid, c.Vat.Cgroups)
+	}
+	b := c.Billing
+	if b.DefaultPeriod < 0 || b.MinPeriod < 0 || b.MaxPeriod < 0 || b.MaxBitsPerSecond < 0 {
+		return fmt.Errorf("%w: billing bounds must not be negative", ErrInvalid)
+	}
+	if b.MaxPeriod != 0 && b.MinPeriod > b.MaxPeriod {
+		return fmt.Errorf("%w: billing.min_period is above billing.max_period", ErrInvalid)
 	}
 	if c.Limits.Default.CPU < 0 || c.Limits.Max.CPU < 0 {
 		return fmt.Errorf("%w: a CPU share must not be negative", ErrInvalid)

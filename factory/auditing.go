@@ -10,13 +10,9 @@ import (
 	"github.com/factoryd/factoryd/store"
 )
 
-// record appends to the audit log. A failure to record is logged for the operator, not
-// returned: the action it describes has already happened.
-func (d *Daemon) record(e store.AuditEntry) {
-	if err := d.st.AppendAudit(&e); err != nil {
-		d.log.Error("audit log append failed", "action", e.Action, "error", err)
-	}
-}
+// record appends to the audit log, in the background (auditWriter). A failure to record is
+// logged for the operator, not returned: the action it describes has already happened.
+func (d *Daemon) record(e store.AuditEntry) { d.audit.record(e) }
 
 // recordFactory records a public event of f's life.
 func (d *Daemon) recordFactory(p Principal, action string, f *Factory, e store.AuditEntry) {
@@ -45,7 +41,9 @@ func (d *Daemon) report(f *Factory) (*audit.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Covert = audit.Inventory(audit.NoBilling(), len(r.Holes))
+	// Only the audited factory's own charges count: the instances a yield creates of its
+	// component factories can charge nothing (a yield cannot grant ceilings).
+	r.Covert = audit.Inventory(d.factoryBilling(rec.Charges), len(r.Holes))
 	return r, nil
 }
 
@@ -147,6 +145,7 @@ func (s *session) AuditLog(ctx context.Context, call schema.Daemon_auditLog) err
 	if limit == 0 {
 		limit = 1000
 	}
+	s.d.audit.flush()
 	entries, err := s.d.st.AuditEntries(func(e *store.AuditEntry) bool {
 		return visibleTo(s.p, e) && (name == "" || e.Factory == name)
 	}, limit)

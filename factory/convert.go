@@ -41,6 +41,9 @@ func fillFactoryInfo(info schema.FactoryInfo, rec *store.Factory) error {
 	if err := setTextList(info.NewSyscalls, rec.Syscalls); err != nil {
 		return err
 	}
+	if err := fillChargeKinds(info.NewCharges, rec.Charges); err != nil {
+		return err
+	}
 	return fillComponents(info, rec.Components)
 }
 
@@ -116,6 +119,9 @@ func fillAuditFactory(out schema.AuditFactory, f audit.Factory) error {
 		if err := fillAuditComponent(list.At(i), c); err != nil {
 			return err
 		}
+	}
+	if err := fillChargeKinds(out.NewCharges, f.Charges); err != nil {
+		return err
 	}
 	return setTextList(out.NewSyscalls, f.Syscalls)
 }

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	capnp "capnproto.org/go/capnp/v3"
+	"capnproto.org/go/capnp/v3/rpc"
 
 	"github.com/factoryd/factoryd/audit"
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/caps"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
@@ -37,6 +39,7 @@ type createRequest struct {
 	startTimeout time.Duration
 	limits       vat.Limits
 	sink         schema.DebugSink
+	billing      billing.Limits
 }
 
 func (r *createRequest) release() {
@@ -69,6 +72,9 @@ func readCreateRequest(p schema.Requestor_create_Params) (req *createRequest, er
 	req.startTimeout = time.Duration(limits.StartTimeoutMs()) * time.Millisecond
 	req.limits = vat.Limits{MemoryBytes: limits.MemoryBytes(), Pids: limits.Pids(),
 		CPUMillicores: limits.CpuMillicores(), CPUSeconds: limits.CpuSeconds(), OpenFiles: limits.OpenFiles()}
+	if req.billing, err = readBillingLimits(p.HasBilling(), p.Billing); err != nil {
+		return nil, err
+	}
 	if p.HasDebugSink() {
 		req.sink = p.DebugSink().AddRef()
 	}
@@ -109,11 +115,17 @@ func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *creat
 		req.release()
 		return capnp.Client{}, fmt.Errorf("factory %q: %w", rec.Name, ErrNotSealed)
 	}
-	inst, err := d.register(f, rec, p, req.args)
+	pol, err := d.billingPolicy(rec, p, req.billing)
 	if err != nil {
 		req.release()
 		return capnp.Client{}, err
 	}
+	inst, err := d.register(f, rec, p, req.args, pol)
+	if err != nil {
+		req.release()
+		return capnp.Client{}, err
+	}
+	inst.startMeter()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	export, err := inst.start(ctx, req.sink, timeout, req.limits)
@@ -198,6 +210,7 @@ func (i *Instance) start(ctx context.Context, sink schema.DebugSink, timeout tim
 
 // finishUnstarted ends an instance whose vat never ran.
 func (i *Instance) finishUnstarted() {
+	i.meter.Close()
 	i.refusals.Release()
 	i.mu.Lock()
 	i.state = schema.InstanceState_ended
@@ -229,24 +242,68 @@ func (i *Instance) attach(proc *vat.Process) error {
 		return fmt.Errorf("%w: connect to vat: %v", vat.ErrStart, err)
 	}
 	host := schema.VatHost_ServerToClient(&vatHost{i: i})
-	conn := wire.NewConn(nc, &wire.Options{Bootstrap: capnp.Client(host)})
+	conn := wire.NewConn(nc, &wire.Options{Bootstrap: capnp.Client(host),
+		Logger: wire.Logger{L: i.d.log.Named("yield").With("instance", i.id)}})
 	i.mu.Lock()
 	i.conn = conn
 	i.mu.Unlock()
+	i.d.wg.Add(1)
+	go func() {
+		defer i.d.wg.Done()
+		i.endWithConn(conn, proc)
+	}()
 	return nil
 }
 
-func (i *Instance) awaitPublish(ctx context.Context, timeout time.Duration) (capnp.Client, error) {
+// endWithConn ends the instance when its connection does (the program hung up, or broke the
+// protocol and the daemon closed it): without it the program can do nothing for anyone. A
+// program that exits closes its connection too; its exit status, not this, is then the reason.
+func (i *Instance) endWithConn(conn *rpc.Conn, proc *vat.Process) {
 	select {
-	case c := <-i.published:
-		return c, nil
-	case <-i.proc.Done():
-		return capnp.Client{}, fmt.Errorf("%w: program %s before publishing its capability", vat.ErrStart, i.proc.Status())
-	case <-ctx.Done():
-		if ctx.Err() == context.DeadlineExceeded {
-			return capnp.Client{}, fmt.Errorf("%w: program did not publish its capability within %v", vat.ErrStart, timeout)
+	case <-conn.Done():
+	case <-proc.Done():
+		return
+	}
+	select {
+	case <-proc.Done():
+	case <-time.After(connGrace):
+		i.kill("the program's connection to the daemon closed")
+	}
+}
+
+// connGrace is how long a program whose connection closed has to exit by itself.
+const connGrace = 200 * time.Millisecond
+
+// awaitPublish waits for the program's export. The helper's own verdict arrives meanwhile: a
+// failed step ends the wait at once with the step's name.
+func (i *Instance) awaitPublish(ctx context.Context, timeout time.Duration) (capnp.Client, error) {
+	started := i.proc.Started()
+	for {
+		select {
+		case c := <-i.published:
+			return c, nil
+		case <-started:
+			if err := i.proc.StartErr(); err != nil {
+				return capnp.Client{}, err
+			}
+			started = nil
+		case <-i.proc.Done():
+			if err := i.proc.StartErr(); err != nil {
+				return capnp.Client{}, err
+			}
+			i.mu.Lock()
+			why := i.killReason
+			i.mu.Unlock()
+			if why == "" {
+				why = "program " + i.proc.Status().String()
+			}
+			return capnp.Client{}, fmt.Errorf("%w: %s before publishing its capability", vat.ErrStart, why)
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return capnp.Client{}, fmt.Errorf("%w: program did not publish its capability within %v", vat.ErrStart, timeout)
+			}
+			return capnp.Client{}, fmt.Errorf("%w: %v", vat.ErrStart, ctx.Err())
 		}
-		return capnp.Client{}, fmt.Errorf("%w: %v", vat.ErrStart, ctx.Err())
 	}
 }
 

@@ -37,6 +37,11 @@ type Options struct {
 	DefaultLimits, MaxLimits vat.Limits
 	// Vat configures the confinement of instances.
 	Vat *vat.Options
+	// Billing bounds what requestors may grant instances to charge.
+	Billing BillingOptions
+	// MaxConnectionsPerUser bounds the client connections one uid holds at once, so that one
+	// local user cannot take every descriptor of the daemon. Default 256.
+	MaxConnectionsPerUser int
 }
 
 func (o *Options) withDefaults() Options {
@@ -60,6 +65,10 @@ func (o *Options) withDefaults() Options {
 	if r.PromiseDeadline <= 0 {
 		r.PromiseDeadline = 2 * time.Second
 	}
+	r.Billing = r.Billing.withDefaults()
+	if r.MaxConnectionsPerUser <= 0 {
+		r.MaxConnectionsPerUser = 256
+	}
 	return r
 }
 
@@ -75,10 +84,16 @@ type Daemon struct {
 	vats *vat.Spawner
 
 	foreign foreignIDs // identities of capabilities held by other connections
+	audit   *auditWriter
+
+	ledger      *store.LedgerWriter // the billing ledger's one group-commit writer
+	billingStop chan struct{}       // closed at shutdown: meters record what they hold, now
+	billingWG   sync.WaitGroup      // meter loops
 
 	mu        sync.Mutex // guards the fields that follow
 	instances map[string]*Instance
 	conns     map[*rpc.Conn]struct{}
+	connsOf   map[uint32]int // client connections by uid
 	closing   bool
 	ran       bool
 
@@ -100,8 +115,8 @@ func New(logger hclog.Logger, st *store.Store, opts *Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Daemon{log: logger, st: st, opts: o, reg: reg, vats: vats,
-		instances: map[string]*Instance{}, conns: map[*rpc.Conn]struct{}{}}, nil
+	return &Daemon{log: logger, st: st, opts: o, reg: reg, vats: vats, billingStop: make(chan struct{}),
+		instances: map[string]*Instance{}, conns: map[*rpc.Conn]struct{}{}, connsOf: map[uint32]int{}}, nil
 }
 
 // Run serves clients on ln until ctx is cancelled, then stops accepting, ends every instance
@@ -113,6 +128,8 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		return errors.New("factoryd: Run called twice")
 	}
 	d.ran = true
+	d.audit = newAuditWriter(d.st, d.log)
+	d.ledger = d.st.NewLedgerWriter(nil)
 	d.mu.Unlock()
 
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -157,10 +174,17 @@ func (d *Daemon) serveClient(c net.Conn) {
 		c.Close()
 		return
 	}
+	if !d.admit(p.UID) {
+		d.log.Warn("refused connection: too many from this user", "principal", p.String(), "pid", p.PID,
+			"limit", d.opts.MaxConnectionsPerUser)
+		c.Close()
+		return
+	}
 	s := &session{d: d, p: p}
 	conn := wire.NewConn(c, &wire.Options{Bootstrap: capnp.Client(schema.Daemon_ServerToClient(s)),
 		Logger: wire.Logger{L: d.log.Named("rpc")}})
 	if !d.track(conn) {
+		d.leave(p.UID)
 		conn.Close()
 		return
 	}
@@ -170,8 +194,28 @@ func (d *Daemon) serveClient(c net.Conn) {
 		defer d.wg.Done()
 		<-conn.Done()
 		d.untrack(conn)
+		d.leave(p.UID)
 		d.log.Debug("client disconnected", "principal", p.String(), "pid", p.PID)
 	}()
+}
+
+// admit counts a new connection of uid, unless uid holds the most it may.
+func (d *Daemon) admit(uid uint32) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.connsOf[uid] >= d.opts.MaxConnectionsPerUser {
+		return false
+	}
+	d.connsOf[uid]++
+	return true
+}
+
+func (d *Daemon) leave(uid uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.connsOf[uid]--; d.connsOf[uid] <= 0 {
+		delete(d.connsOf, uid)
+	}
 }
 
 func (d *Daemon) track(c *rpc.Conn) bool {
@@ -214,7 +258,13 @@ func (d *Daemon) shutdown() {
 		<-i.done
 	}
 	d.wg.Wait()
+	close(d.billingStop)
+	d.billingWG.Wait()
+	if err := d.ledger.Close(); err != nil {
+		d.log.Error("billing ledger", "error", err)
+	}
 	d.vats.Close()
+	d.audit.close()
 	d.log.Info("stopped")
 }
 

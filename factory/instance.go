@@ -13,6 +13,7 @@ import (
 	"capnproto.org/go/capnp/v3/rpc"
 
 	"github.com/factoryd/factoryd/audit"
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/caps"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
@@ -41,6 +42,7 @@ type Instance struct {
 	published chan capnp.Client // the program's export, sent once
 	sinks     sync.WaitGroup
 	refusals  schema.DebugSink // where refused syscalls are named (log mode), or null
+	meter     *billing.Meter   // set before the vat starts
 
 	mu         sync.Mutex // guards the fields that follow
 	state      schema.InstanceState
@@ -68,11 +70,11 @@ func newInstanceID() string {
 
 // register creates an instance in the starting state, or fails when the daemon is stopping or
 // full.
-func (d *Daemon) register(f *Factory, rec *store.Factory, p Principal, args []argValue) (*Instance, error) {
+func (d *Daemon) register(f *Factory, rec *store.Factory, p Principal, args []argValue, pol *billing.Policy) (*Instance, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	i := &Instance{id: newInstanceID(), d: d, factory: f, rec: rec, requestor: p, created: time.Now(),
 		args: args, ctx: ctx, cancel: cancel, done: make(chan struct{}), published: make(chan capnp.Client, 1),
-		state: schema.InstanceState_starting}
+		meter: billing.NewMeter(pol, nil), state: schema.InstanceState_starting}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closing {
@@ -152,9 +154,11 @@ func (i *Instance) end(status vat.ExitStatus) {
 	if i.endReason == "" {
 		i.endReason = status.String()
 	}
-	fwd, conn := i.fwd, i.conn
+	fwd, conn, proc, ended := i.fwd, i.conn, i.proc, i.ended
 	i.mu.Unlock()
 
+	i.meter.Close()
+	i.recordUsage(proc, ended)
 	if fwd != nil {
 		fwd.Revoke(fmt.Errorf("instance %s ended: %s", i.id, i.endReason))
 	}
@@ -177,6 +181,33 @@ func (i *Instance) end(status vat.ExitStatus) {
 			Action: audit.InstanceEnded, Factory: i.rec.Name, FactoryID: i.rec.ID.String(), Instance: i.id})
 	}
 	close(i.done)
+}
+
+// recordUsage keeps, in the requestor's own records, what the instance consumed.
+func (i *Instance) recordUsage(proc *vat.Process, ended time.Time) {
+	r := &store.UsageRecord{Requestor: i.requestor.owner(), Instance: i.id, Factory: i.rec.Name, FactoryID: i.rec.ID,
+		Created: i.created, Ended: ended, EndReason: i.endReason}
+	if proc != nil {
+		u := proc.Usage()
+		r.CPUNanos, r.PeakMemory, r.Measured = u.CPUNanos, u.PeakMemoryBytes, proc.Measured()
+	}
+	if err := i.d.st.PutUsage(r); err != nil {
+		i.d.log.Error("cannot record usage", "instance", i.id, "error", err)
+	}
+}
+
+// usage returns what the instance has consumed so far.
+func (i *Instance) usage() *store.UsageRecord {
+	i.mu.Lock()
+	proc, ended, reason := i.proc, i.ended, i.endReason
+	i.mu.Unlock()
+	r := &store.UsageRecord{Requestor: i.requestor.owner(), Instance: i.id, Factory: i.rec.Name, FactoryID: i.rec.ID,
+		Created: i.created, Ended: ended, EndReason: reason}
+	if proc != nil {
+		u := proc.LiveUsage()
+		r.CPUNanos, r.PeakMemory, r.Measured = u.CPUNanos, u.PeakMemoryBytes, proc.Measured()
+	}
+	return r
 }
 
 func (i *Instance) fillInfo(info schema.InstanceInfo) error {
@@ -202,6 +233,15 @@ func (i *Instance) fillInfo(info schema.InstanceInfo) error {
 		return err
 	}
 	info.SetPid(int32(pid))
+	if i.meter != nil {
+		b, err := info.NewBilling()
+		if err != nil {
+			return err
+		}
+		if err := fillCapacity(b, i.meter.Policy().Capacity()); err != nil {
+			return err
+		}
+	}
 	return info.SetRequestor(i.requestor.String())
 }
 

@@ -53,6 +53,11 @@ func (f fakeRequestor) Compare(_ context.Context, c schema.Requestor_compare) er
 	return nil
 }
 
+func (f fakeRequestor) Capacity(context.Context, schema.Requestor_capacity) error {
+	f.calls.Add(1)
+	return nil
+}
+
 type fakeTree struct{ calls *atomic.Int64 }
 
 func (f fakeTree) List(context.Context, schema.Tree_list) error     { f.calls.Add(1); return nil }

@@ -59,6 +59,7 @@ func TestLimitKillReportsReasonToRequestorOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "memory limit 48 MiB exceeded", info.EndReason)
 
+	h.d.audit.flush()
 	entries, err := h.d.st.AuditEntries(func(e *storeAuditEntry) bool { return e.Action == audit.InstanceEnded }, 0)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)

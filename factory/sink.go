@@ -5,8 +5,11 @@ import (
 	"os"
 	"time"
 
+	capnp "capnproto.org/go/capnp/v3"
+
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/vat"
+	"github.com/factoryd/factoryd/wire"
 )
 
 // sinkChunk bounds one DebugSink.write.
@@ -68,6 +71,7 @@ func (i *Instance) drainSinks() {
 func (i *Instance) pump(r *os.File, sink schema.DebugSink, stream schema.Stream) {
 	defer i.sinks.Done()
 	defer sink.Release()
+	wire.LimitFlow(capnp.Client(sink), sinkChunk)
 	defer r.Close()
 	stop := context.AfterFunc(i.ctx, func() { r.Close() })
 	defer stop()
@@ -99,6 +103,9 @@ func write(ctx context.Context, sink schema.DebugSink, stream schema.Stream, dat
 func (i *Instance) serveRefusals(proc *vat.Process) {
 	sink := i.refusals
 	defer sink.Release()
+	if sink.IsValid() {
+		wire.LimitFlow(capnp.Client(sink), sinkChunk)
+	}
 	seen := map[string]bool{}
 	proc.ServeRefusals(func(name string) {
 		if sink.IsValid() && !seen[name] {

@@ -154,7 +154,11 @@ func (h *vatHost) Arg(ctx context.Context, call schema.VatHost_arg) error {
 var errPublished = errors.New("a yield publishes one capability, once")
 
 func (h *vatHost) Publish(ctx context.Context, call schema.VatHost_publish) error {
-	export := call.Args().Export().AddRef()
+	export := call.Args().Export()
+	if !export.IsValid() {
+		return toWire(fmt.Errorf("%w: a yield publishes a capability, not null", ErrInvalid))
+	}
+	export = export.AddRef()
 	select {
 	case h.i.published <- export:
 		return nil

@@ -46,20 +46,47 @@ type arg struct {
 }
 
 // Env is what the program was created with. Its capabilities live as long as the program; the
-// accessors lend them (callers AddRef to keep one beyond a call they pass it to).
+// accessors lend them (callers AddRef to keep one beyond a call they pass it to). It is filled
+// in while the program starts: every accessor waits until it is.
 type Env struct {
+	ready      chan struct{} // closed once loaded (or failed)
+	err        error
 	components map[string]component
 	args       map[string]arg
+	meter      *Meter
 }
 
+func newEnv() *Env {
+	return &Env{ready: make(chan struct{}), components: map[string]component{}, args: map[string]arg{}}
+}
+
+// wait returns once the endowment is loaded, with the error that stopped it, if any.
+func (e *Env) wait() error {
+	<-e.ready
+	return e.err
+}
+
+// Err reports a failure to load the endowment (after waiting for it): the accessors then find
+// nothing.
+func (e *Env) Err() error { return e.wait() }
+
 // Components returns the names of the factory's components, sorted.
-func (e *Env) Components() []string { return sortedKeys(e.components) }
+func (e *Env) Components() []string {
+	e.wait()
+	return sortedKeys(e.components)
+}
 
 // Args returns the names of the requestor's arguments, sorted.
-func (e *Env) Args() []string { return sortedKeys(e.args) }
+func (e *Env) Args() []string {
+	e.wait()
+	return sortedKeys(e.args)
+}
 
 // Kind returns the kind of the named component.
 func (e *Env) Kind(name string) (Kind, error) {
+	if err := e.wait(); err != nil {
+		return 0, err
+	}
 	c, ok := e.components[name]
 	if !ok {
 		return 0, fmt.Errorf("component %q: %w", name, ErrNoSuchComponent)
@@ -69,6 +96,9 @@ func (e *Env) Kind(name string) (Kind, error) {
 
 // Blob lends the named data component.
 func (e *Env) Blob(name string) (schema.Blob, error) {
+	if err := e.wait(); err != nil {
+		return schema.Blob{}, err
+	}
 	c, ok := e.components[name]
 	if !ok || c.kind != KindData {
 		return schema.Blob{}, fmt.Errorf("data component %q: %w", name, ErrNoSuchComponent)
@@ -87,6 +117,9 @@ func (e *Env) Data(ctx context.Context, name string) ([]byte, error) {
 
 // Cap lends the named capability component (sensory, factory or hole).
 func (e *Env) Cap(name string) (capnp.Client, error) {
+	if err := e.wait(); err != nil {
+		return capnp.Client{}, err
+	}
 	c, ok := e.components[name]
 	if !ok || c.kind == KindData {
 		return capnp.Client{}, fmt.Errorf("capability component %q: %w", name, ErrNoSuchComponent)
@@ -96,6 +129,9 @@ func (e *Env) Cap(name string) (capnp.Client, error) {
 
 // Arg returns the named data argument.
 func (e *Env) Arg(name string) ([]byte, error) {
+	if err := e.wait(); err != nil {
+		return nil, err
+	}
 	a, ok := e.args[name]
 	if !ok || a.isCap {
 		return nil, fmt.Errorf("data argument %q: %w", name, ErrNoSuchArg)
@@ -105,6 +141,9 @@ func (e *Env) Arg(name string) ([]byte, error) {
 
 // ArgCap lends the named capability argument.
 func (e *Env) ArgCap(name string) (capnp.Client, error) {
+	if err := e.wait(); err != nil {
+		return capnp.Client{}, err
+	}
 	a, ok := e.args[name]
 	if !ok || !a.isCap {
 		return capnp.Client{}, fmt.Errorf("capability argument %q: %w", name, ErrNoSuchArg)
@@ -154,47 +193,43 @@ func readChunk(ctx context.Context, b schema.Blob, off uint64) ([]byte, error) {
 	return append([]byte(nil), d...), nil
 }
 
-// fetchEnv reads the endowment and fetches each of its capabilities, all calls in flight at
+// fetch reads the endowment and fetches each of its capabilities, all calls in flight at
 // once. It takes a reference to every capability.
-func fetchEnv(ctx context.Context, host schema.VatHost, en schema.Endowment) (*Env, error) {
-	e := &Env{components: map[string]component{}, args: map[string]arg{}}
+func (e *Env) fetch(ctx context.Context, host schema.VatHost, en schema.Endowment) error {
 	var pending []func() error
 	comps, err := en.Components()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i := 0; i < comps.Len(); i++ {
 		c := comps.At(i)
 		name, err := c.Name()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pending = append(pending, e.fetchComponent(ctx, host, name, c.Kind()))
 	}
 	args, err := en.Args()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i := 0; i < args.Len(); i++ {
 		f, err := e.addArg(ctx, host, args.At(i))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if f != nil {
 			pending = append(pending, f)
 		}
 	}
+	pending = append(pending, e.fetchMeter(ctx, host))
 	var errs []error
 	for _, wait := range pending {
 		if err := wait(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		e.release()
-		return nil, errors.Join(errs...)
-	}
-	return e, nil
+	return errors.Join(errs...)
 }
 
 // fetchComponent starts the call for one component's capability; the returned function waits
@@ -245,8 +280,63 @@ func (e *Env) addArg(ctx context.Context, host schema.VatHost, a schema.ArgInfo)
 	}, nil
 }
 
-// release drops every capability the Env holds.
+// fetchMeter starts the call for the billing meter. A host without one (an older daemon, a
+// test harness) leaves the program a meter that refuses every charge with an error.
+func (e *Env) fetchMeter(ctx context.Context, host schema.VatHost) func() error {
+	fut, release := host.Meter(ctx, nil)
+	return func() error {
+		defer release()
+		res, err := fut.Struct()
+		if err != nil {
+			e.meter = &Meter{err: fmt.Errorf("no billing meter: %w", err)}
+			return nil
+		}
+		e.meter = &Meter{cap: res.Meter().AddRef()}
+		return nil
+	}
+}
+
+// Meter returns the program's billing meter: its one channel to the factory's builder.
+func (e *Env) Meter() *Meter {
+	if e.wait() != nil || e.meter == nil {
+		return &Meter{err: errors.New("no billing meter: the endowment did not load")}
+	}
+	return e.meter
+}
+
+// Meter charges the requestor, on the builder's behalf, for what the program does.
+type Meter struct {
+	cap schema.Meter
+	err error
+}
+
+// Charge charges units of a kind the factory declared, rounded up to the kind's quantum. It
+// returns once the charge is durable in the ledger — at the end of the charge's billing
+// period, so up to a period later; charge from several goroutines to keep working meanwhile —
+// or at once with false when it is refused: an undeclared kind, or beyond the ceilings the
+// requestor granted. Nothing else about the ledger reaches the program.
+func (m *Meter) Charge(ctx context.Context, kind string, units uint64) (accepted bool, err error) {
+	if m.err != nil {
+		return false, m.err
+	}
+	fut, release := m.cap.Charge(ctx, func(p schema.Meter_charge_Params) error {
+		p.SetUnits(units)
+		return p.SetKind(kind)
+	})
+	defer release()
+	res, err := fut.Struct()
+	if err != nil {
+		return false, err
+	}
+	return res.Accepted(), nil
+}
+
+// release drops every capability the Env holds, once it is loaded.
 func (e *Env) release() {
+	e.wait()
+	if e.meter != nil {
+		e.meter.cap.Release()
+	}
 	for _, c := range e.components {
 		c.blob.Release()
 		c.cap.Release()

@@ -18,8 +18,10 @@ func TestServeOutsideAVat(t *testing.T) {
 }
 
 func TestEnvAccessors(t *testing.T) {
-	e := &Env{components: map[string]component{"rates": {kind: KindData}, "net": {kind: KindHole}},
-		args: map[string]arg{"who": {data: []byte("alice")}, "sink": {isCap: true}}}
+	e := newEnv()
+	e.components = map[string]component{"rates": {kind: KindData}, "net": {kind: KindHole}}
+	e.args = map[string]arg{"who": {data: []byte("alice")}, "sink": {isCap: true}}
+	close(e.ready)
 	assert.Equal(t, []string{"net", "rates"}, e.Components())
 	assert.Equal(t, []string{"sink", "who"}, e.Args())
 	_, err := e.Blob("net")

@@ -16,12 +16,14 @@ import (
 // DaemonFD is the fd on which a vat finds the daemon.
 const DaemonFD = 3
 
-// ExportFunc builds the capability a program publishes. It may call into env's capabilities.
-// The SDK takes ownership of the returned client.
+// ExportFunc builds the capability a program publishes. The SDK takes ownership of the
+// returned client. env is filled in concurrently: its accessors wait for it, so an ExportFunc
+// that does not need the endowment to build its export (a Job, say) publishes at once.
 type ExportFunc func(ctx context.Context, env *Env) (capnp.Client, error)
 
-// Serve connects to the daemon, builds the export and publishes it, then serves until the
-// daemon hangs up (the instance ended), which is a normal return (nil).
+// Serve connects to the daemon, fetches the endowment while it builds the export and
+// publishes it, then serves until the daemon hangs up (the instance ended), which is a normal
+// return (nil).
 func Serve(ctx context.Context, export ExportFunc) error {
 	conn, err := daemonConn()
 	if err != nil {
@@ -32,18 +34,22 @@ func Serve(ctx context.Context, export ExportFunc) error {
 	host := schema.VatHost(rc.Bootstrap(ctx))
 	defer host.Release()
 
-	env, err := endowment(ctx, host)
-	if err != nil {
-		return err
-	}
+	env := newEnv()
 	defer env.release()
 	client, err := export(ctx, env)
 	if err != nil {
+		go env.load(ctx, host) // export may be waiting for env: let it finish
 		return fmt.Errorf("build export: %w", err)
 	}
-	if err := publish(ctx, host, client); err != nil {
+	// The publish goes out before the endowment is asked for: the daemon's create completes on
+	// the publish.
+	fut, release := sendPublish(ctx, host, client)
+	go env.load(ctx, host)
+	if err := awaitPublish(fut, release); err != nil {
 		return err
 	}
+	// A failure to load the endowment reaches the program through Env's accessors; the end of
+	// the connection is the end of the instance either way.
 	select {
 	case <-rc.Done():
 		return nil
@@ -75,25 +81,30 @@ func daemonConn() (net.Conn, error) {
 	return c, nil
 }
 
-func endowment(ctx context.Context, host schema.VatHost) (*Env, error) {
+// load fetches the endowment into e and marks it ready (or failed).
+func (e *Env) load(ctx context.Context, host schema.VatHost) {
+	defer close(e.ready)
 	fut, release := host.Endowment(ctx, nil)
 	defer release()
 	res, err := fut.Struct()
 	if err != nil {
-		return nil, fmt.Errorf("endowment: %w", wire.Decode(err))
+		e.err = fmt.Errorf("endowment: %w", wire.Decode(err))
+		return
 	}
 	en, err := res.Endowment()
 	if err != nil {
-		return nil, fmt.Errorf("endowment: %w", err)
+		e.err = fmt.Errorf("endowment: %w", err)
+		return
 	}
-	return fetchEnv(ctx, host, en)
+	e.err = e.fetch(ctx, host, en)
 }
 
-// publish steals client.
-func publish(ctx context.Context, host schema.VatHost, client capnp.Client) error {
-	fut, release := host.Publish(ctx, func(p schema.VatHost_publish_Params) error {
-		return p.SetExport(client)
-	})
+// sendPublish sends the publish call; it steals client.
+func sendPublish(ctx context.Context, host schema.VatHost, client capnp.Client) (schema.VatHost_publish_Results_Future, capnp.ReleaseFunc) {
+	return host.Publish(ctx, func(p schema.VatHost_publish_Params) error { return p.SetExport(client) })
+}
+
+func awaitPublish(fut schema.VatHost_publish_Results_Future, release capnp.ReleaseFunc) error {
 	defer release()
 	if _, err := fut.Struct(); err != nil {
 		return fmt.Errorf("publish: %w", wire.Decode(err))

@@ -94,6 +94,68 @@ interface Daemon {
   # Whether one of the caller's instances was created by the named factory.
   auditLog @12 (factory :Text, limit :UInt32) -> (entries :List(AuditEntry));
   # The audit log entries the caller may see, newest last; factory "" means all.
+  ledger @13 (query :LedgerQuery) -> (entries :List(LedgerEntry));
+  # Billing ledger entries the caller may see: of the factories it owns (payee) and of the
+  # instances it requested (payer); nobody else's.
+  verifyLedger @14 (factory :Text, checkpoints :List(LedgerCheckpoint)) -> (chains :List(ChainVerdict));
+  # Verifies the hash chains of the ledgers the caller may see (factory "" means all of them),
+  # each against the heads the caller remembered from an earlier verify.
+  usage @15 (instance :Text) -> (usage :InstanceUsage);
+  # What one of the caller's instances consumed, live or ended: the requestor's own record.
+}
+
+struct LedgerQuery {
+  factory @0 :Text;       # "" means every factory the caller may see
+  instance @1 :Text;      # "" means every instance
+  afterFactory @2 :Text;  # resume after this entry (factory id hex and seq) of a previous page
+  afterSeq @3 :UInt64;
+  limit @4 :UInt32;       # 0: the daemon's page size
+}
+
+struct LedgerEntry {
+  seq @0 :UInt64;
+  factory @1 :Text;        # the payee factory's name ("" once destroyed)
+  factoryId @2 :Text;
+  instance @3 :Text;
+  payer @4 :Text;          # the requestor's principal
+  payerUid @5 :UInt32;
+  kind @6 :Text;
+  units @7 :UInt64;
+  periodStart @8 :Int64;   # unix nanoseconds
+  periodEnd @9 :Int64;
+  time @10 :Int64;         # when the charge fell due: its period's end
+  prev @11 :Data;          # SHA-256 of the previous entry of the factory's chain
+  hash @12 :Data;          # SHA-256 committing to this entry and prev
+}
+
+struct LedgerCheckpoint {
+  factoryId @0 :Text;
+  seq @1 :UInt64;
+  hash @2 :Data;
+}
+
+struct ChainVerdict {
+  factory @0 :Text;
+  factoryId @1 :Text;
+  ok @2 :Bool;
+  error @3 :Text;          # the first broken link, when not ok
+  headSeq @4 :UInt64;      # the chain's head: remember it to detect a later truncation
+  headHash @5 :Data;
+  entries @6 :UInt64;      # entries of the caller's own in the chain (all of them for the payee)
+  payee @7 :Bool;          # the caller owns the factory
+}
+
+struct InstanceUsage {
+  instance @0 :Text;
+  factory @1 :Text;
+  live @2 :Bool;            # still running: the numbers are so far
+  cpuNanos @3 :UInt64;      # user and system CPU time
+  peakMemoryBytes @4 :UInt64;
+  wallNanos @5 :UInt64;     # from create to end (or now)
+  createdAt @6 :Int64;
+  endedAt @7 :Int64;
+  endReason @8 :Text;
+  measured @9 :Bool;        # false when the kernel's counters were not available (no cgroup)
 }
 
 struct AuditEntry {
@@ -146,6 +208,7 @@ struct FactoryInfo {
   discreet @9 :Bool;     # frozen at seal: no holes
   holes @10 :UInt32;     # number of holes (frozen at seal)
   syscalls @11 :List(Text);  # declared beyond the default allowlist
+  charges @12 :List(ChargeKind);  # what its instances may charge for
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +238,14 @@ interface Builder {
   allowSyscalls @12 (syscalls :List(Text)) -> ();
   # Declares syscalls the program needs beyond the default allowlist; shown in the audit.
   # Syscalls that reach beyond the vat (mount, ptrace, bpf, ...) cannot be declared.
+  declareCharges @13 (kinds :List(ChargeKind)) -> ();
+  # Declares what instances may charge for (replacing an earlier declaration): at most 8 kinds,
+  # each with a quantum every charge is rounded up to. Shown in the audit.
+}
+
+struct ChargeKind {
+  name @0 :Text;       # 1-32 of a-z, 0-9 and '-', starting with a letter
+  quantum @1 :UInt64;  # every charge is rounded up to a multiple of it
 }
 
 struct DropboxMessage {
@@ -184,7 +255,7 @@ struct DropboxMessage {
 }
 
 interface Requestor {
-  create @0 (args :List(Arg), limits :Limits, debugSink :DebugSink) -> (instance :Capability);
+  create @0 (args :List(Arg), limits :Limits, debugSink :DebugSink, billing :BillingLimits) -> (instance :Capability);
   # Starts a confined instance. The yield receives exactly the factory's components, the program
   # and args. instance is the capability the program published; the instance ends when every
   # reference to it is released, when the requestor disconnects, or when it is killed.
@@ -198,6 +269,40 @@ interface Requestor {
   compare @6 (other :Capability) -> (result :CompareResult);
   # subset iff other is a sealed factory on this daemon whose holes are all holes of this one
   # (use a factory as a policy: "the holes I accept"). Never calls other.
+  capacity @7 (billing :BillingLimits) -> (capacity :ChannelCapacity);
+  # The billing channel an instance created with these limits would have, exactly; refuses
+  # limits create would refuse.
+}
+
+struct BillingLimits {
+  # What an instance may charge: the requestor's consent. A declared kind without a ceiling
+  # cannot be charged; no limits at all means the instance can charge nothing.
+  periodMs @0 :UInt32;          # coalescing period; 0 means the operator's default
+  ceilings @1 :List(ChargeCeiling);
+}
+
+struct ChargeCeiling {
+  kind @0 :Text;
+  perPeriod @1 :UInt64;   # the most units recorded for one period
+  total @2 :UInt64;       # the most units recorded over the instance's life
+}
+
+struct ChannelCapacity {
+  # How much a yield can tell its builder through the billing channel.
+  periodMs @0 :UInt32;
+  bitsPerPeriod @1 :Float64;
+  bitsPerSecond @2 :Float64;
+  rating @3 :Text;              # TCSEC guideline, as for covert channels
+  kinds @4 :List(KindCapacity);
+}
+
+struct KindCapacity {
+  kind @0 :Text;
+  quantum @1 :UInt64;
+  ceiling @2 :UInt64;     # effective per-period ceiling: min(per period, total)
+  values @3 :UInt64;      # distinguishable recorded values per period
+  bitsPerPeriod @4 :Float64;
+  bitsPerSecond @5 :Float64;
 }
 
 enum CompareResult {
@@ -225,6 +330,7 @@ struct AuditFactory {
   program @4 :Data;
   components @5 :List(AuditComponent);
   syscalls @6 :List(Text);   # declared beyond the default allowlist: more kernel surface
+  charges @7 :List(ChargeKind);
 }
 
 struct AuditComponent {
@@ -306,6 +412,7 @@ struct InstanceInfo {
   endReason @5 :Text;   # for the requestor only, e.g. "killed", "exited with status 2"
   requestor @6 :Text;   # the requestor's principal
   pid @7 :Int32;        # the vat's pid in the daemon's pid namespace, 0 once ended
+  billing @8 :ChannelCapacity;  # the instance's billing channel, as its requestor set it
 }
 
 interface InstanceControl {
@@ -330,6 +437,16 @@ interface VatHost {
   # facet, or a hole.
   arg @3 (name :Text) -> (cap :Capability);
   # A capability argument of the requestor's.
+  meter @4 () -> (meter :Meter);
+  # The yield's billing meter: its one channel to the builder.
+}
+
+interface Meter {
+  charge @0 (kind :Text, units :UInt64) -> (accepted :Bool);
+  # Charges units of a declared kind, rounded up to its quantum. Accepted charges return once
+  # durable in the ledger, which is at the end of the charge's period; a refused one (an
+  # undeclared kind, or beyond the requestor's ceilings) returns at once. The yield learns
+  # nothing else: not how much is left, not why.
 }
 
 struct Endowment {

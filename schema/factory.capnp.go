@@ -2677,6 +2677,66 @@ func (c Daemon) AuditLog(ctx context.Context, params func(Daemon_auditLog_Params
 
 }
 
+func (c Daemon) Ledger(ctx context.Context, params func(Daemon_ledger_Params) error) (Daemon_ledger_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      13,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "ledger",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_ledger_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_ledger_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Daemon) VerifyLedger(ctx context.Context, params func(Daemon_verifyLedger_Params) error) (Daemon_verifyLedger_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      14,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "verifyLedger",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 2}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_verifyLedger_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_verifyLedger_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Daemon) Usage(ctx context.Context, params func(Daemon_usage_Params) error) (Daemon_usage_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      15,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "usage",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_usage_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_usage_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Daemon) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -2775,6 +2835,12 @@ type Daemon_Server interface {
 	VerifyInstance(context.Context, Daemon_verifyInstance) error
 
 	AuditLog(context.Context, Daemon_auditLog) error
+
+	Ledger(context.Context, Daemon_ledger) error
+
+	VerifyLedger(context.Context, Daemon_verifyLedger) error
+
+	Usage(context.Context, Daemon_usage) error
 }
 
 // Daemon_NewServer creates a new Server from an implementation of Daemon_Server.
@@ -2793,7 +2859,7 @@ func Daemon_ServerToClient(s Daemon_Server) Daemon {
 // This can be used to create a more complicated Server.
 func Daemon_Methods(methods []server.Method, s Daemon_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 13)
+		methods = make([]server.Method, 0, 16)
 	}
 
 	methods = append(methods, server.Method{
@@ -2949,6 +3015,42 @@ func Daemon_Methods(methods []server.Method, s Daemon_Server) []server.Method {
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.AuditLog(ctx, Daemon_auditLog{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      13,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "ledger",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Ledger(ctx, Daemon_ledger{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      14,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "verifyLedger",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.VerifyLedger(ctx, Daemon_verifyLedger{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      15,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "usage",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Usage(ctx, Daemon_usage{call})
 		},
 	})
 
@@ -3174,6 +3276,57 @@ func (c Daemon_auditLog) Args() Daemon_auditLog_Params {
 func (c Daemon_auditLog) AllocResults() (Daemon_auditLog_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
 	return Daemon_auditLog_Results(r), err
+}
+
+// Daemon_ledger holds the state for a server call to Daemon.ledger.
+// See server.Call for documentation.
+type Daemon_ledger struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_ledger) Args() Daemon_ledger_Params {
+	return Daemon_ledger_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_ledger) AllocResults() (Daemon_ledger_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_ledger_Results(r), err
+}
+
+// Daemon_verifyLedger holds the state for a server call to Daemon.verifyLedger.
+// See server.Call for documentation.
+type Daemon_verifyLedger struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_verifyLedger) Args() Daemon_verifyLedger_Params {
+	return Daemon_verifyLedger_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_verifyLedger) AllocResults() (Daemon_verifyLedger_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_verifyLedger_Results(r), err
+}
+
+// Daemon_usage holds the state for a server call to Daemon.usage.
+// See server.Call for documentation.
+type Daemon_usage struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_usage) Args() Daemon_usage_Params {
+	return Daemon_usage_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_usage) AllocResults() (Daemon_usage_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_usage_Results(r), err
 }
 
 // Daemon_List is a list of Daemon.
@@ -5297,6 +5450,1354 @@ func (f Daemon_auditLog_Results_Future) Struct() (Daemon_auditLog_Results, error
 	return Daemon_auditLog_Results(p.Struct()), err
 }
 
+type Daemon_ledger_Params capnp.Struct
+
+// Daemon_ledger_Params_TypeID is the unique identifier for the type Daemon_ledger_Params.
+const Daemon_ledger_Params_TypeID = 0xe467c4a3f924fd41
+
+func NewDaemon_ledger_Params(s *capnp.Segment) (Daemon_ledger_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_ledger_Params(st), err
+}
+
+func NewRootDaemon_ledger_Params(s *capnp.Segment) (Daemon_ledger_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_ledger_Params(st), err
+}
+
+func ReadRootDaemon_ledger_Params(msg *capnp.Message) (Daemon_ledger_Params, error) {
+	root, err := msg.Root()
+	return Daemon_ledger_Params(root.Struct()), err
+}
+
+func (s Daemon_ledger_Params) String() string {
+	str, _ := text.Marshal(0xe467c4a3f924fd41, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_ledger_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_ledger_Params) DecodeFromPtr(p capnp.Ptr) Daemon_ledger_Params {
+	return Daemon_ledger_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_ledger_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_ledger_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_ledger_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_ledger_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_ledger_Params) Query() (LedgerQuery, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return LedgerQuery(p.Struct()), err
+}
+
+func (s Daemon_ledger_Params) HasQuery() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_ledger_Params) SetQuery(v LedgerQuery) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewQuery sets the query field to a newly
+// allocated LedgerQuery struct, preferring placement in s's segment.
+func (s Daemon_ledger_Params) NewQuery() (LedgerQuery, error) {
+	ss, err := NewLedgerQuery(capnp.Struct(s).Segment())
+	if err != nil {
+		return LedgerQuery{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Daemon_ledger_Params_List is a list of Daemon_ledger_Params.
+type Daemon_ledger_Params_List = capnp.StructList[Daemon_ledger_Params]
+
+// NewDaemon_ledger_Params creates a new list of Daemon_ledger_Params.
+func NewDaemon_ledger_Params_List(s *capnp.Segment, sz int32) (Daemon_ledger_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_ledger_Params](l), err
+}
+
+// Daemon_ledger_Params_Future is a wrapper for a Daemon_ledger_Params promised by a client call.
+type Daemon_ledger_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_ledger_Params_Future) Struct() (Daemon_ledger_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_ledger_Params(p.Struct()), err
+}
+func (p Daemon_ledger_Params_Future) Query() LedgerQuery_Future {
+	return LedgerQuery_Future{Future: p.Future.Field(0, nil)}
+}
+
+type Daemon_ledger_Results capnp.Struct
+
+// Daemon_ledger_Results_TypeID is the unique identifier for the type Daemon_ledger_Results.
+const Daemon_ledger_Results_TypeID = 0x8f6123a5a023c978
+
+func NewDaemon_ledger_Results(s *capnp.Segment) (Daemon_ledger_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_ledger_Results(st), err
+}
+
+func NewRootDaemon_ledger_Results(s *capnp.Segment) (Daemon_ledger_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_ledger_Results(st), err
+}
+
+func ReadRootDaemon_ledger_Results(msg *capnp.Message) (Daemon_ledger_Results, error) {
+	root, err := msg.Root()
+	return Daemon_ledger_Results(root.Struct()), err
+}
+
+func (s Daemon_ledger_Results) String() string {
+	str, _ := text.Marshal(0x8f6123a5a023c978, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_ledger_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_ledger_Results) DecodeFromPtr(p capnp.Ptr) Daemon_ledger_Results {
+	return Daemon_ledger_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_ledger_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_ledger_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_ledger_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_ledger_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_ledger_Results) Entries() (LedgerEntry_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return LedgerEntry_List(p.List()), err
+}
+
+func (s Daemon_ledger_Results) HasEntries() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_ledger_Results) SetEntries(v LedgerEntry_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewEntries sets the entries field to a newly
+// allocated LedgerEntry_List, preferring placement in s's segment.
+func (s Daemon_ledger_Results) NewEntries(n int32) (LedgerEntry_List, error) {
+	l, err := NewLedgerEntry_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return LedgerEntry_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Daemon_ledger_Results_List is a list of Daemon_ledger_Results.
+type Daemon_ledger_Results_List = capnp.StructList[Daemon_ledger_Results]
+
+// NewDaemon_ledger_Results creates a new list of Daemon_ledger_Results.
+func NewDaemon_ledger_Results_List(s *capnp.Segment, sz int32) (Daemon_ledger_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_ledger_Results](l), err
+}
+
+// Daemon_ledger_Results_Future is a wrapper for a Daemon_ledger_Results promised by a client call.
+type Daemon_ledger_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_ledger_Results_Future) Struct() (Daemon_ledger_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_ledger_Results(p.Struct()), err
+}
+
+type Daemon_verifyLedger_Params capnp.Struct
+
+// Daemon_verifyLedger_Params_TypeID is the unique identifier for the type Daemon_verifyLedger_Params.
+const Daemon_verifyLedger_Params_TypeID = 0xfd2c1a39ac7dcf91
+
+func NewDaemon_verifyLedger_Params(s *capnp.Segment) (Daemon_verifyLedger_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Daemon_verifyLedger_Params(st), err
+}
+
+func NewRootDaemon_verifyLedger_Params(s *capnp.Segment) (Daemon_verifyLedger_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Daemon_verifyLedger_Params(st), err
+}
+
+func ReadRootDaemon_verifyLedger_Params(msg *capnp.Message) (Daemon_verifyLedger_Params, error) {
+	root, err := msg.Root()
+	return Daemon_verifyLedger_Params(root.Struct()), err
+}
+
+func (s Daemon_verifyLedger_Params) String() string {
+	str, _ := text.Marshal(0xfd2c1a39ac7dcf91, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_verifyLedger_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_verifyLedger_Params) DecodeFromPtr(p capnp.Ptr) Daemon_verifyLedger_Params {
+	return Daemon_verifyLedger_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_verifyLedger_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_verifyLedger_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_verifyLedger_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_verifyLedger_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_verifyLedger_Params) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Daemon_verifyLedger_Params) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_verifyLedger_Params) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_verifyLedger_Params) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Daemon_verifyLedger_Params) Checkpoints() (LedgerCheckpoint_List, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return LedgerCheckpoint_List(p.List()), err
+}
+
+func (s Daemon_verifyLedger_Params) HasCheckpoints() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Daemon_verifyLedger_Params) SetCheckpoints(v LedgerCheckpoint_List) error {
+	return capnp.Struct(s).SetPtr(1, v.ToPtr())
+}
+
+// NewCheckpoints sets the checkpoints field to a newly
+// allocated LedgerCheckpoint_List, preferring placement in s's segment.
+func (s Daemon_verifyLedger_Params) NewCheckpoints(n int32) (LedgerCheckpoint_List, error) {
+	l, err := NewLedgerCheckpoint_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return LedgerCheckpoint_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(1, l.ToPtr())
+	return l, err
+}
+
+// Daemon_verifyLedger_Params_List is a list of Daemon_verifyLedger_Params.
+type Daemon_verifyLedger_Params_List = capnp.StructList[Daemon_verifyLedger_Params]
+
+// NewDaemon_verifyLedger_Params creates a new list of Daemon_verifyLedger_Params.
+func NewDaemon_verifyLedger_Params_List(s *capnp.Segment, sz int32) (Daemon_verifyLedger_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2}, sz)
+	return capnp.StructList[Daemon_verifyLedger_Params](l), err
+}
+
+// Daemon_verifyLedger_Params_Future is a wrapper for a Daemon_verifyLedger_Params promised by a client call.
+type Daemon_verifyLedger_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_verifyLedger_Params_Future) Struct() (Daemon_verifyLedger_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_verifyLedger_Params(p.Struct()), err
+}
+
+type Daemon_verifyLedger_Results capnp.Struct
+
+// Daemon_verifyLedger_Results_TypeID is the unique identifier for the type Daemon_verifyLedger_Results.
+const Daemon_verifyLedger_Results_TypeID = 0xd403d390b7c2ad42
+
+func NewDaemon_verifyLedger_Results(s *capnp.Segment) (Daemon_verifyLedger_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_verifyLedger_Results(st), err
+}
+
+func NewRootDaemon_verifyLedger_Results(s *capnp.Segment) (Daemon_verifyLedger_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_verifyLedger_Results(st), err
+}
+
+func ReadRootDaemon_verifyLedger_Results(msg *capnp.Message) (Daemon_verifyLedger_Results, error) {
+	root, err := msg.Root()
+	return Daemon_verifyLedger_Results(root.Struct()), err
+}
+
+func (s Daemon_verifyLedger_Results) String() string {
+	str, _ := text.Marshal(0xd403d390b7c2ad42, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_verifyLedger_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_verifyLedger_Results) DecodeFromPtr(p capnp.Ptr) Daemon_verifyLedger_Results {
+	return Daemon_verifyLedger_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_verifyLedger_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_verifyLedger_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_verifyLedger_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_verifyLedger_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_verifyLedger_Results) Chains() (ChainVerdict_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return ChainVerdict_List(p.List()), err
+}
+
+func (s Daemon_verifyLedger_Results) HasChains() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_verifyLedger_Results) SetChains(v ChainVerdict_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewChains sets the chains field to a newly
+// allocated ChainVerdict_List, preferring placement in s's segment.
+func (s Daemon_verifyLedger_Results) NewChains(n int32) (ChainVerdict_List, error) {
+	l, err := NewChainVerdict_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return ChainVerdict_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Daemon_verifyLedger_Results_List is a list of Daemon_verifyLedger_Results.
+type Daemon_verifyLedger_Results_List = capnp.StructList[Daemon_verifyLedger_Results]
+
+// NewDaemon_verifyLedger_Results creates a new list of Daemon_verifyLedger_Results.
+func NewDaemon_verifyLedger_Results_List(s *capnp.Segment, sz int32) (Daemon_verifyLedger_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_verifyLedger_Results](l), err
+}
+
+// Daemon_verifyLedger_Results_Future is a wrapper for a Daemon_verifyLedger_Results promised by a client call.
+type Daemon_verifyLedger_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_verifyLedger_Results_Future) Struct() (Daemon_verifyLedger_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_verifyLedger_Results(p.Struct()), err
+}
+
+type Daemon_usage_Params capnp.Struct
+
+// Daemon_usage_Params_TypeID is the unique identifier for the type Daemon_usage_Params.
+const Daemon_usage_Params_TypeID = 0x9ba62387fc037717
+
+func NewDaemon_usage_Params(s *capnp.Segment) (Daemon_usage_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_usage_Params(st), err
+}
+
+func NewRootDaemon_usage_Params(s *capnp.Segment) (Daemon_usage_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_usage_Params(st), err
+}
+
+func ReadRootDaemon_usage_Params(msg *capnp.Message) (Daemon_usage_Params, error) {
+	root, err := msg.Root()
+	return Daemon_usage_Params(root.Struct()), err
+}
+
+func (s Daemon_usage_Params) String() string {
+	str, _ := text.Marshal(0x9ba62387fc037717, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_usage_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_usage_Params) DecodeFromPtr(p capnp.Ptr) Daemon_usage_Params {
+	return Daemon_usage_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_usage_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_usage_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_usage_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_usage_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_usage_Params) Instance() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Daemon_usage_Params) HasInstance() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_usage_Params) InstanceBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_usage_Params) SetInstance(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Daemon_usage_Params_List is a list of Daemon_usage_Params.
+type Daemon_usage_Params_List = capnp.StructList[Daemon_usage_Params]
+
+// NewDaemon_usage_Params creates a new list of Daemon_usage_Params.
+func NewDaemon_usage_Params_List(s *capnp.Segment, sz int32) (Daemon_usage_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_usage_Params](l), err
+}
+
+// Daemon_usage_Params_Future is a wrapper for a Daemon_usage_Params promised by a client call.
+type Daemon_usage_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_usage_Params_Future) Struct() (Daemon_usage_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_usage_Params(p.Struct()), err
+}
+
+type Daemon_usage_Results capnp.Struct
+
+// Daemon_usage_Results_TypeID is the unique identifier for the type Daemon_usage_Results.
+const Daemon_usage_Results_TypeID = 0x9bf97412b3ed1e8b
+
+func NewDaemon_usage_Results(s *capnp.Segment) (Daemon_usage_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_usage_Results(st), err
+}
+
+func NewRootDaemon_usage_Results(s *capnp.Segment) (Daemon_usage_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_usage_Results(st), err
+}
+
+func ReadRootDaemon_usage_Results(msg *capnp.Message) (Daemon_usage_Results, error) {
+	root, err := msg.Root()
+	return Daemon_usage_Results(root.Struct()), err
+}
+
+func (s Daemon_usage_Results) String() string {
+	str, _ := text.Marshal(0x9bf97412b3ed1e8b, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_usage_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_usage_Results) DecodeFromPtr(p capnp.Ptr) Daemon_usage_Results {
+	return Daemon_usage_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_usage_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_usage_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_usage_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_usage_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_usage_Results) Usage() (InstanceUsage, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return InstanceUsage(p.Struct()), err
+}
+
+func (s Daemon_usage_Results) HasUsage() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_usage_Results) SetUsage(v InstanceUsage) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewUsage sets the usage field to a newly
+// allocated InstanceUsage struct, preferring placement in s's segment.
+func (s Daemon_usage_Results) NewUsage() (InstanceUsage, error) {
+	ss, err := NewInstanceUsage(capnp.Struct(s).Segment())
+	if err != nil {
+		return InstanceUsage{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Daemon_usage_Results_List is a list of Daemon_usage_Results.
+type Daemon_usage_Results_List = capnp.StructList[Daemon_usage_Results]
+
+// NewDaemon_usage_Results creates a new list of Daemon_usage_Results.
+func NewDaemon_usage_Results_List(s *capnp.Segment, sz int32) (Daemon_usage_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_usage_Results](l), err
+}
+
+// Daemon_usage_Results_Future is a wrapper for a Daemon_usage_Results promised by a client call.
+type Daemon_usage_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_usage_Results_Future) Struct() (Daemon_usage_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_usage_Results(p.Struct()), err
+}
+func (p Daemon_usage_Results_Future) Usage() InstanceUsage_Future {
+	return InstanceUsage_Future{Future: p.Future.Field(0, nil)}
+}
+
+type LedgerQuery capnp.Struct
+
+// LedgerQuery_TypeID is the unique identifier for the type LedgerQuery.
+const LedgerQuery_TypeID = 0xafd6efe9ae5f653d
+
+func NewLedgerQuery(s *capnp.Segment) (LedgerQuery, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 3})
+	return LedgerQuery(st), err
+}
+
+func NewRootLedgerQuery(s *capnp.Segment) (LedgerQuery, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 3})
+	return LedgerQuery(st), err
+}
+
+func ReadRootLedgerQuery(msg *capnp.Message) (LedgerQuery, error) {
+	root, err := msg.Root()
+	return LedgerQuery(root.Struct()), err
+}
+
+func (s LedgerQuery) String() string {
+	str, _ := text.Marshal(0xafd6efe9ae5f653d, capnp.Struct(s))
+	return str
+}
+
+func (s LedgerQuery) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (LedgerQuery) DecodeFromPtr(p capnp.Ptr) LedgerQuery {
+	return LedgerQuery(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s LedgerQuery) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s LedgerQuery) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s LedgerQuery) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s LedgerQuery) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s LedgerQuery) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s LedgerQuery) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s LedgerQuery) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s LedgerQuery) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s LedgerQuery) Instance() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s LedgerQuery) HasInstance() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s LedgerQuery) InstanceBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s LedgerQuery) SetInstance(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s LedgerQuery) AfterFactory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s LedgerQuery) HasAfterFactory() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s LedgerQuery) AfterFactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s LedgerQuery) SetAfterFactory(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s LedgerQuery) AfterSeq() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s LedgerQuery) SetAfterSeq(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s LedgerQuery) Limit() uint32 {
+	return capnp.Struct(s).Uint32(8)
+}
+
+func (s LedgerQuery) SetLimit(v uint32) {
+	capnp.Struct(s).SetUint32(8, v)
+}
+
+// LedgerQuery_List is a list of LedgerQuery.
+type LedgerQuery_List = capnp.StructList[LedgerQuery]
+
+// NewLedgerQuery creates a new list of LedgerQuery.
+func NewLedgerQuery_List(s *capnp.Segment, sz int32) (LedgerQuery_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 3}, sz)
+	return capnp.StructList[LedgerQuery](l), err
+}
+
+// LedgerQuery_Future is a wrapper for a LedgerQuery promised by a client call.
+type LedgerQuery_Future struct{ *capnp.Future }
+
+func (f LedgerQuery_Future) Struct() (LedgerQuery, error) {
+	p, err := f.Future.Ptr()
+	return LedgerQuery(p.Struct()), err
+}
+
+type LedgerEntry capnp.Struct
+
+// LedgerEntry_TypeID is the unique identifier for the type LedgerEntry.
+const LedgerEntry_TypeID = 0xee8a0ec94251cf7a
+
+func NewLedgerEntry(s *capnp.Segment) (LedgerEntry, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 48, PointerCount: 7})
+	return LedgerEntry(st), err
+}
+
+func NewRootLedgerEntry(s *capnp.Segment) (LedgerEntry, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 48, PointerCount: 7})
+	return LedgerEntry(st), err
+}
+
+func ReadRootLedgerEntry(msg *capnp.Message) (LedgerEntry, error) {
+	root, err := msg.Root()
+	return LedgerEntry(root.Struct()), err
+}
+
+func (s LedgerEntry) String() string {
+	str, _ := text.Marshal(0xee8a0ec94251cf7a, capnp.Struct(s))
+	return str
+}
+
+func (s LedgerEntry) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (LedgerEntry) DecodeFromPtr(p capnp.Ptr) LedgerEntry {
+	return LedgerEntry(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s LedgerEntry) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s LedgerEntry) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s LedgerEntry) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s LedgerEntry) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s LedgerEntry) Seq() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s LedgerEntry) SetSeq(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s LedgerEntry) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s LedgerEntry) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s LedgerEntry) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s LedgerEntry) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s LedgerEntry) FactoryId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s LedgerEntry) HasFactoryId() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s LedgerEntry) FactoryIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s LedgerEntry) SetFactoryId(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s LedgerEntry) Instance() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s LedgerEntry) HasInstance() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s LedgerEntry) InstanceBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s LedgerEntry) SetInstance(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s LedgerEntry) Payer() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s LedgerEntry) HasPayer() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s LedgerEntry) PayerBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s LedgerEntry) SetPayer(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s LedgerEntry) PayerUid() uint32 {
+	return capnp.Struct(s).Uint32(8)
+}
+
+func (s LedgerEntry) SetPayerUid(v uint32) {
+	capnp.Struct(s).SetUint32(8, v)
+}
+
+func (s LedgerEntry) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s LedgerEntry) HasKind() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s LedgerEntry) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s LedgerEntry) SetKind(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+func (s LedgerEntry) Units() uint64 {
+	return capnp.Struct(s).Uint64(16)
+}
+
+func (s LedgerEntry) SetUnits(v uint64) {
+	capnp.Struct(s).SetUint64(16, v)
+}
+
+func (s LedgerEntry) PeriodStart() int64 {
+	return int64(capnp.Struct(s).Uint64(24))
+}
+
+func (s LedgerEntry) SetPeriodStart(v int64) {
+	capnp.Struct(s).SetUint64(24, uint64(v))
+}
+
+func (s LedgerEntry) PeriodEnd() int64 {
+	return int64(capnp.Struct(s).Uint64(32))
+}
+
+func (s LedgerEntry) SetPeriodEnd(v int64) {
+	capnp.Struct(s).SetUint64(32, uint64(v))
+}
+
+func (s LedgerEntry) Time() int64 {
+	return int64(capnp.Struct(s).Uint64(40))
+}
+
+func (s LedgerEntry) SetTime(v int64) {
+	capnp.Struct(s).SetUint64(40, uint64(v))
+}
+
+func (s LedgerEntry) Prev() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return []byte(p.Data()), err
+}
+
+func (s LedgerEntry) HasPrev() bool {
+	return capnp.Struct(s).HasPtr(5)
+}
+
+func (s LedgerEntry) SetPrev(v []byte) error {
+	return capnp.Struct(s).SetData(5, v)
+}
+
+func (s LedgerEntry) Hash() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(6)
+	return []byte(p.Data()), err
+}
+
+func (s LedgerEntry) HasHash() bool {
+	return capnp.Struct(s).HasPtr(6)
+}
+
+func (s LedgerEntry) SetHash(v []byte) error {
+	return capnp.Struct(s).SetData(6, v)
+}
+
+// LedgerEntry_List is a list of LedgerEntry.
+type LedgerEntry_List = capnp.StructList[LedgerEntry]
+
+// NewLedgerEntry creates a new list of LedgerEntry.
+func NewLedgerEntry_List(s *capnp.Segment, sz int32) (LedgerEntry_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 48, PointerCount: 7}, sz)
+	return capnp.StructList[LedgerEntry](l), err
+}
+
+// LedgerEntry_Future is a wrapper for a LedgerEntry promised by a client call.
+type LedgerEntry_Future struct{ *capnp.Future }
+
+func (f LedgerEntry_Future) Struct() (LedgerEntry, error) {
+	p, err := f.Future.Ptr()
+	return LedgerEntry(p.Struct()), err
+}
+
+type LedgerCheckpoint capnp.Struct
+
+// LedgerCheckpoint_TypeID is the unique identifier for the type LedgerCheckpoint.
+const LedgerCheckpoint_TypeID = 0xbf0a2385b46bba56
+
+func NewLedgerCheckpoint(s *capnp.Segment) (LedgerCheckpoint, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 2})
+	return LedgerCheckpoint(st), err
+}
+
+func NewRootLedgerCheckpoint(s *capnp.Segment) (LedgerCheckpoint, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 2})
+	return LedgerCheckpoint(st), err
+}
+
+func ReadRootLedgerCheckpoint(msg *capnp.Message) (LedgerCheckpoint, error) {
+	root, err := msg.Root()
+	return LedgerCheckpoint(root.Struct()), err
+}
+
+func (s LedgerCheckpoint) String() string {
+	str, _ := text.Marshal(0xbf0a2385b46bba56, capnp.Struct(s))
+	return str
+}
+
+func (s LedgerCheckpoint) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (LedgerCheckpoint) DecodeFromPtr(p capnp.Ptr) LedgerCheckpoint {
+	return LedgerCheckpoint(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s LedgerCheckpoint) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s LedgerCheckpoint) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s LedgerCheckpoint) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s LedgerCheckpoint) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s LedgerCheckpoint) FactoryId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s LedgerCheckpoint) HasFactoryId() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s LedgerCheckpoint) FactoryIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s LedgerCheckpoint) SetFactoryId(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s LedgerCheckpoint) Seq() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s LedgerCheckpoint) SetSeq(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s LedgerCheckpoint) Hash() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return []byte(p.Data()), err
+}
+
+func (s LedgerCheckpoint) HasHash() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s LedgerCheckpoint) SetHash(v []byte) error {
+	return capnp.Struct(s).SetData(1, v)
+}
+
+// LedgerCheckpoint_List is a list of LedgerCheckpoint.
+type LedgerCheckpoint_List = capnp.StructList[LedgerCheckpoint]
+
+// NewLedgerCheckpoint creates a new list of LedgerCheckpoint.
+func NewLedgerCheckpoint_List(s *capnp.Segment, sz int32) (LedgerCheckpoint_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 2}, sz)
+	return capnp.StructList[LedgerCheckpoint](l), err
+}
+
+// LedgerCheckpoint_Future is a wrapper for a LedgerCheckpoint promised by a client call.
+type LedgerCheckpoint_Future struct{ *capnp.Future }
+
+func (f LedgerCheckpoint_Future) Struct() (LedgerCheckpoint, error) {
+	p, err := f.Future.Ptr()
+	return LedgerCheckpoint(p.Struct()), err
+}
+
+type ChainVerdict capnp.Struct
+
+// ChainVerdict_TypeID is the unique identifier for the type ChainVerdict.
+const ChainVerdict_TypeID = 0xe97895920c9f6422
+
+func NewChainVerdict(s *capnp.Segment) (ChainVerdict, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4})
+	return ChainVerdict(st), err
+}
+
+func NewRootChainVerdict(s *capnp.Segment) (ChainVerdict, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4})
+	return ChainVerdict(st), err
+}
+
+func ReadRootChainVerdict(msg *capnp.Message) (ChainVerdict, error) {
+	root, err := msg.Root()
+	return ChainVerdict(root.Struct()), err
+}
+
+func (s ChainVerdict) String() string {
+	str, _ := text.Marshal(0xe97895920c9f6422, capnp.Struct(s))
+	return str
+}
+
+func (s ChainVerdict) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (ChainVerdict) DecodeFromPtr(p capnp.Ptr) ChainVerdict {
+	return ChainVerdict(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s ChainVerdict) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s ChainVerdict) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s ChainVerdict) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s ChainVerdict) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s ChainVerdict) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s ChainVerdict) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s ChainVerdict) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s ChainVerdict) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s ChainVerdict) FactoryId() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s ChainVerdict) HasFactoryId() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s ChainVerdict) FactoryIdBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s ChainVerdict) SetFactoryId(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s ChainVerdict) Ok() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s ChainVerdict) SetOk(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+func (s ChainVerdict) Error() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s ChainVerdict) HasError() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s ChainVerdict) ErrorBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s ChainVerdict) SetError(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s ChainVerdict) HeadSeq() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s ChainVerdict) SetHeadSeq(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+func (s ChainVerdict) HeadHash() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return []byte(p.Data()), err
+}
+
+func (s ChainVerdict) HasHeadHash() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s ChainVerdict) SetHeadHash(v []byte) error {
+	return capnp.Struct(s).SetData(3, v)
+}
+
+func (s ChainVerdict) Entries() uint64 {
+	return capnp.Struct(s).Uint64(16)
+}
+
+func (s ChainVerdict) SetEntries(v uint64) {
+	capnp.Struct(s).SetUint64(16, v)
+}
+
+func (s ChainVerdict) Payee() bool {
+	return capnp.Struct(s).Bit(1)
+}
+
+func (s ChainVerdict) SetPayee(v bool) {
+	capnp.Struct(s).SetBit(1, v)
+}
+
+// ChainVerdict_List is a list of ChainVerdict.
+type ChainVerdict_List = capnp.StructList[ChainVerdict]
+
+// NewChainVerdict creates a new list of ChainVerdict.
+func NewChainVerdict_List(s *capnp.Segment, sz int32) (ChainVerdict_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4}, sz)
+	return capnp.StructList[ChainVerdict](l), err
+}
+
+// ChainVerdict_Future is a wrapper for a ChainVerdict promised by a client call.
+type ChainVerdict_Future struct{ *capnp.Future }
+
+func (f ChainVerdict_Future) Struct() (ChainVerdict, error) {
+	p, err := f.Future.Ptr()
+	return ChainVerdict(p.Struct()), err
+}
+
+type InstanceUsage capnp.Struct
+
+// InstanceUsage_TypeID is the unique identifier for the type InstanceUsage.
+const InstanceUsage_TypeID = 0xf9cc8643585c4d22
+
+func NewInstanceUsage(s *capnp.Segment) (InstanceUsage, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 48, PointerCount: 3})
+	return InstanceUsage(st), err
+}
+
+func NewRootInstanceUsage(s *capnp.Segment) (InstanceUsage, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 48, PointerCount: 3})
+	return InstanceUsage(st), err
+}
+
+func ReadRootInstanceUsage(msg *capnp.Message) (InstanceUsage, error) {
+	root, err := msg.Root()
+	return InstanceUsage(root.Struct()), err
+}
+
+func (s InstanceUsage) String() string {
+	str, _ := text.Marshal(0xf9cc8643585c4d22, capnp.Struct(s))
+	return str
+}
+
+func (s InstanceUsage) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (InstanceUsage) DecodeFromPtr(p capnp.Ptr) InstanceUsage {
+	return InstanceUsage(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s InstanceUsage) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s InstanceUsage) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s InstanceUsage) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s InstanceUsage) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s InstanceUsage) Instance() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s InstanceUsage) HasInstance() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s InstanceUsage) InstanceBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s InstanceUsage) SetInstance(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s InstanceUsage) Factory() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s InstanceUsage) HasFactory() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s InstanceUsage) FactoryBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s InstanceUsage) SetFactory(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s InstanceUsage) Live() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s InstanceUsage) SetLive(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+func (s InstanceUsage) CpuNanos() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s InstanceUsage) SetCpuNanos(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+func (s InstanceUsage) PeakMemoryBytes() uint64 {
+	return capnp.Struct(s).Uint64(16)
+}
+
+func (s InstanceUsage) SetPeakMemoryBytes(v uint64) {
+	capnp.Struct(s).SetUint64(16, v)
+}
+
+func (s InstanceUsage) WallNanos() uint64 {
+	return capnp.Struct(s).Uint64(24)
+}
+
+func (s InstanceUsage) SetWallNanos(v uint64) {
+	capnp.Struct(s).SetUint64(24, v)
+}
+
+func (s InstanceUsage) CreatedAt() int64 {
+	return int64(capnp.Struct(s).Uint64(32))
+}
+
+func (s InstanceUsage) SetCreatedAt(v int64) {
+	capnp.Struct(s).SetUint64(32, uint64(v))
+}
+
+func (s InstanceUsage) EndedAt() int64 {
+	return int64(capnp.Struct(s).Uint64(40))
+}
+
+func (s InstanceUsage) SetEndedAt(v int64) {
+	capnp.Struct(s).SetUint64(40, uint64(v))
+}
+
+func (s InstanceUsage) EndReason() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s InstanceUsage) HasEndReason() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s InstanceUsage) EndReasonBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s InstanceUsage) SetEndReason(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s InstanceUsage) Measured() bool {
+	return capnp.Struct(s).Bit(1)
+}
+
+func (s InstanceUsage) SetMeasured(v bool) {
+	capnp.Struct(s).SetBit(1, v)
+}
+
+// InstanceUsage_List is a list of InstanceUsage.
+type InstanceUsage_List = capnp.StructList[InstanceUsage]
+
+// NewInstanceUsage creates a new list of InstanceUsage.
+func NewInstanceUsage_List(s *capnp.Segment, sz int32) (InstanceUsage_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 48, PointerCount: 3}, sz)
+	return capnp.StructList[InstanceUsage](l), err
+}
+
+// InstanceUsage_Future is a wrapper for a InstanceUsage promised by a client call.
+type InstanceUsage_Future struct{ *capnp.Future }
+
+func (f InstanceUsage_Future) Struct() (InstanceUsage, error) {
+	p, err := f.Future.Ptr()
+	return InstanceUsage(p.Struct()), err
+}
+
 type AuditEntry capnp.Struct
 
 // AuditEntry_TypeID is the unique identifier for the type AuditEntry.
@@ -5834,12 +7335,12 @@ type FactoryInfo capnp.Struct
 const FactoryInfo_TypeID = 0x9b9a9655ff6b6b8c
 
 func NewFactoryInfo(s *capnp.Segment) (FactoryInfo, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 32, PointerCount: 6})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 32, PointerCount: 7})
 	return FactoryInfo(st), err
 }
 
 func NewRootFactoryInfo(s *capnp.Segment) (FactoryInfo, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 32, PointerCount: 6})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 32, PointerCount: 7})
 	return FactoryInfo(st), err
 }
 
@@ -6036,13 +7537,36 @@ func (s FactoryInfo) NewSyscalls(n int32) (capnp.TextList, error) {
 	err = capnp.Struct(s).SetPtr(5, l.ToPtr())
 	return l, err
 }
+func (s FactoryInfo) Charges() (ChargeKind_List, error) {
+	p, err := capnp.Struct(s).Ptr(6)
+	return ChargeKind_List(p.List()), err
+}
+
+func (s FactoryInfo) HasCharges() bool {
+	return capnp.Struct(s).HasPtr(6)
+}
+
+func (s FactoryInfo) SetCharges(v ChargeKind_List) error {
+	return capnp.Struct(s).SetPtr(6, v.ToPtr())
+}
+
+// NewCharges sets the charges field to a newly
+// allocated ChargeKind_List, preferring placement in s's segment.
+func (s FactoryInfo) NewCharges(n int32) (ChargeKind_List, error) {
+	l, err := NewChargeKind_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return ChargeKind_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(6, l.ToPtr())
+	return l, err
+}
 
 // FactoryInfo_List is a list of FactoryInfo.
 type FactoryInfo_List = capnp.StructList[FactoryInfo]
 
 // NewFactoryInfo creates a new list of FactoryInfo.
 func NewFactoryInfo_List(s *capnp.Segment, sz int32) (FactoryInfo_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 32, PointerCount: 6}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 32, PointerCount: 7}, sz)
 	return capnp.StructList[FactoryInfo](l), err
 }
 
@@ -6319,6 +7843,26 @@ func (c Builder) AllowSyscalls(ctx context.Context, params func(Builder_allowSys
 
 }
 
+func (c Builder) DeclareCharges(ctx context.Context, params func(Builder_declareCharges_Params) error) (Builder_declareCharges_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      13,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "declareCharges",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Builder_declareCharges_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Builder_declareCharges_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Builder) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -6417,6 +7961,8 @@ type Builder_Server interface {
 	InstallDropbox(context.Context, Builder_installDropbox) error
 
 	AllowSyscalls(context.Context, Builder_allowSyscalls) error
+
+	DeclareCharges(context.Context, Builder_declareCharges) error
 }
 
 // Builder_NewServer creates a new Server from an implementation of Builder_Server.
@@ -6435,7 +7981,7 @@ func Builder_ServerToClient(s Builder_Server) Builder {
 // This can be used to create a more complicated Server.
 func Builder_Methods(methods []server.Method, s Builder_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 13)
+		methods = make([]server.Method, 0, 14)
 	}
 
 	methods = append(methods, server.Method{
@@ -6591,6 +8137,18 @@ func Builder_Methods(methods []server.Method, s Builder_Server) []server.Method 
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.AllowSyscalls(ctx, Builder_allowSyscalls{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      13,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "declareCharges",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.DeclareCharges(ctx, Builder_declareCharges{call})
 		},
 	})
 
@@ -6816,6 +8374,23 @@ func (c Builder_allowSyscalls) Args() Builder_allowSyscalls_Params {
 func (c Builder_allowSyscalls) AllocResults() (Builder_allowSyscalls_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
 	return Builder_allowSyscalls_Results(r), err
+}
+
+// Builder_declareCharges holds the state for a server call to Builder.declareCharges.
+// See server.Call for documentation.
+type Builder_declareCharges struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Builder_declareCharges) Args() Builder_declareCharges_Params {
+	return Builder_declareCharges_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Builder_declareCharges) AllocResults() (Builder_declareCharges_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_declareCharges_Results(r), err
 }
 
 // Builder_List is a list of Builder.
@@ -8908,6 +10483,249 @@ func (f Builder_allowSyscalls_Results_Future) Struct() (Builder_allowSyscalls_Re
 	return Builder_allowSyscalls_Results(p.Struct()), err
 }
 
+type Builder_declareCharges_Params capnp.Struct
+
+// Builder_declareCharges_Params_TypeID is the unique identifier for the type Builder_declareCharges_Params.
+const Builder_declareCharges_Params_TypeID = 0xe0764c54f44a9c66
+
+func NewBuilder_declareCharges_Params(s *capnp.Segment) (Builder_declareCharges_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_declareCharges_Params(st), err
+}
+
+func NewRootBuilder_declareCharges_Params(s *capnp.Segment) (Builder_declareCharges_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Builder_declareCharges_Params(st), err
+}
+
+func ReadRootBuilder_declareCharges_Params(msg *capnp.Message) (Builder_declareCharges_Params, error) {
+	root, err := msg.Root()
+	return Builder_declareCharges_Params(root.Struct()), err
+}
+
+func (s Builder_declareCharges_Params) String() string {
+	str, _ := text.Marshal(0xe0764c54f44a9c66, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_declareCharges_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_declareCharges_Params) DecodeFromPtr(p capnp.Ptr) Builder_declareCharges_Params {
+	return Builder_declareCharges_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_declareCharges_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_declareCharges_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_declareCharges_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_declareCharges_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Builder_declareCharges_Params) Kinds() (ChargeKind_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return ChargeKind_List(p.List()), err
+}
+
+func (s Builder_declareCharges_Params) HasKinds() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Builder_declareCharges_Params) SetKinds(v ChargeKind_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewKinds sets the kinds field to a newly
+// allocated ChargeKind_List, preferring placement in s's segment.
+func (s Builder_declareCharges_Params) NewKinds(n int32) (ChargeKind_List, error) {
+	l, err := NewChargeKind_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return ChargeKind_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Builder_declareCharges_Params_List is a list of Builder_declareCharges_Params.
+type Builder_declareCharges_Params_List = capnp.StructList[Builder_declareCharges_Params]
+
+// NewBuilder_declareCharges_Params creates a new list of Builder_declareCharges_Params.
+func NewBuilder_declareCharges_Params_List(s *capnp.Segment, sz int32) (Builder_declareCharges_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Builder_declareCharges_Params](l), err
+}
+
+// Builder_declareCharges_Params_Future is a wrapper for a Builder_declareCharges_Params promised by a client call.
+type Builder_declareCharges_Params_Future struct{ *capnp.Future }
+
+func (f Builder_declareCharges_Params_Future) Struct() (Builder_declareCharges_Params, error) {
+	p, err := f.Future.Ptr()
+	return Builder_declareCharges_Params(p.Struct()), err
+}
+
+type Builder_declareCharges_Results capnp.Struct
+
+// Builder_declareCharges_Results_TypeID is the unique identifier for the type Builder_declareCharges_Results.
+const Builder_declareCharges_Results_TypeID = 0xbde87bfa3b3a7c77
+
+func NewBuilder_declareCharges_Results(s *capnp.Segment) (Builder_declareCharges_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_declareCharges_Results(st), err
+}
+
+func NewRootBuilder_declareCharges_Results(s *capnp.Segment) (Builder_declareCharges_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_declareCharges_Results(st), err
+}
+
+func ReadRootBuilder_declareCharges_Results(msg *capnp.Message) (Builder_declareCharges_Results, error) {
+	root, err := msg.Root()
+	return Builder_declareCharges_Results(root.Struct()), err
+}
+
+func (s Builder_declareCharges_Results) String() string {
+	str, _ := text.Marshal(0xbde87bfa3b3a7c77, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_declareCharges_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_declareCharges_Results) DecodeFromPtr(p capnp.Ptr) Builder_declareCharges_Results {
+	return Builder_declareCharges_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_declareCharges_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_declareCharges_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_declareCharges_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_declareCharges_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Builder_declareCharges_Results_List is a list of Builder_declareCharges_Results.
+type Builder_declareCharges_Results_List = capnp.StructList[Builder_declareCharges_Results]
+
+// NewBuilder_declareCharges_Results creates a new list of Builder_declareCharges_Results.
+func NewBuilder_declareCharges_Results_List(s *capnp.Segment, sz int32) (Builder_declareCharges_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Builder_declareCharges_Results](l), err
+}
+
+// Builder_declareCharges_Results_Future is a wrapper for a Builder_declareCharges_Results promised by a client call.
+type Builder_declareCharges_Results_Future struct{ *capnp.Future }
+
+func (f Builder_declareCharges_Results_Future) Struct() (Builder_declareCharges_Results, error) {
+	p, err := f.Future.Ptr()
+	return Builder_declareCharges_Results(p.Struct()), err
+}
+
+type ChargeKind capnp.Struct
+
+// ChargeKind_TypeID is the unique identifier for the type ChargeKind.
+const ChargeKind_TypeID = 0xcb6831f64747d12d
+
+func NewChargeKind(s *capnp.Segment) (ChargeKind, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return ChargeKind(st), err
+}
+
+func NewRootChargeKind(s *capnp.Segment) (ChargeKind, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return ChargeKind(st), err
+}
+
+func ReadRootChargeKind(msg *capnp.Message) (ChargeKind, error) {
+	root, err := msg.Root()
+	return ChargeKind(root.Struct()), err
+}
+
+func (s ChargeKind) String() string {
+	str, _ := text.Marshal(0xcb6831f64747d12d, capnp.Struct(s))
+	return str
+}
+
+func (s ChargeKind) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (ChargeKind) DecodeFromPtr(p capnp.Ptr) ChargeKind {
+	return ChargeKind(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s ChargeKind) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s ChargeKind) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s ChargeKind) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s ChargeKind) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s ChargeKind) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s ChargeKind) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s ChargeKind) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s ChargeKind) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s ChargeKind) Quantum() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s ChargeKind) SetQuantum(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+// ChargeKind_List is a list of ChargeKind.
+type ChargeKind_List = capnp.StructList[ChargeKind]
+
+// NewChargeKind creates a new list of ChargeKind.
+func NewChargeKind_List(s *capnp.Segment, sz int32) (ChargeKind_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[ChargeKind](l), err
+}
+
+// ChargeKind_Future is a wrapper for a ChargeKind promised by a client call.
+type ChargeKind_Future struct{ *capnp.Future }
+
+func (f ChargeKind_Future) Struct() (ChargeKind, error) {
+	p, err := f.Future.Ptr()
+	return ChargeKind(p.Struct()), err
+}
+
 type DropboxMessage capnp.Struct
 
 // DropboxMessage_TypeID is the unique identifier for the type DropboxMessage.
@@ -9017,7 +10835,7 @@ func (c Requestor) Create(ctx context.Context, params func(Requestor_create_Para
 		},
 	}
 	if params != nil {
-		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 3}
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 4}
 		s.PlaceArgs = func(s capnp.Struct) error { return params(Requestor_create_Params(s)) }
 	}
 
@@ -9146,6 +10964,26 @@ func (c Requestor) Compare(ctx context.Context, params func(Requestor_compare_Pa
 
 }
 
+func (c Requestor) Capacity(ctx context.Context, params func(Requestor_capacity_Params) error) (Requestor_capacity_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0x9f1b5623bbf476e4,
+			MethodID:      7,
+			InterfaceName: "factory.capnp:Requestor",
+			MethodName:    "capacity",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Requestor_capacity_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Requestor_capacity_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Requestor) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -9232,6 +11070,8 @@ type Requestor_Server interface {
 	Holes(context.Context, Requestor_holes) error
 
 	Compare(context.Context, Requestor_compare) error
+
+	Capacity(context.Context, Requestor_capacity) error
 }
 
 // Requestor_NewServer creates a new Server from an implementation of Requestor_Server.
@@ -9250,7 +11090,7 @@ func Requestor_ServerToClient(s Requestor_Server) Requestor {
 // This can be used to create a more complicated Server.
 func Requestor_Methods(methods []server.Method, s Requestor_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 7)
+		methods = make([]server.Method, 0, 8)
 	}
 
 	methods = append(methods, server.Method{
@@ -9334,6 +11174,18 @@ func Requestor_Methods(methods []server.Method, s Requestor_Server) []server.Met
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.Compare(ctx, Requestor_compare{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0x9f1b5623bbf476e4,
+			MethodID:      7,
+			InterfaceName: "factory.capnp:Requestor",
+			MethodName:    "capacity",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Capacity(ctx, Requestor_capacity{call})
 		},
 	})
 
@@ -9459,6 +11311,23 @@ func (c Requestor_compare) AllocResults() (Requestor_compare_Results, error) {
 	return Requestor_compare_Results(r), err
 }
 
+// Requestor_capacity holds the state for a server call to Requestor.capacity.
+// See server.Call for documentation.
+type Requestor_capacity struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Requestor_capacity) Args() Requestor_capacity_Params {
+	return Requestor_capacity_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Requestor_capacity) AllocResults() (Requestor_capacity_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_capacity_Results(r), err
+}
+
 // Requestor_List is a list of Requestor.
 type Requestor_List = capnp.CapList[Requestor]
 
@@ -9474,12 +11343,12 @@ type Requestor_create_Params capnp.Struct
 const Requestor_create_Params_TypeID = 0xa4ccf87adc73f18d
 
 func NewRequestor_create_Params(s *capnp.Segment) (Requestor_create_Params, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 3})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 4})
 	return Requestor_create_Params(st), err
 }
 
 func NewRootRequestor_create_Params(s *capnp.Segment) (Requestor_create_Params, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 3})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 4})
 	return Requestor_create_Params(st), err
 }
 
@@ -9580,12 +11449,36 @@ func (s Requestor_create_Params) SetDebugSink(v DebugSink) error {
 	return capnp.Struct(s).SetPtr(2, in.ToPtr())
 }
 
+func (s Requestor_create_Params) Billing() (BillingLimits, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return BillingLimits(p.Struct()), err
+}
+
+func (s Requestor_create_Params) HasBilling() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s Requestor_create_Params) SetBilling(v BillingLimits) error {
+	return capnp.Struct(s).SetPtr(3, capnp.Struct(v).ToPtr())
+}
+
+// NewBilling sets the billing field to a newly
+// allocated BillingLimits struct, preferring placement in s's segment.
+func (s Requestor_create_Params) NewBilling() (BillingLimits, error) {
+	ss, err := NewBillingLimits(capnp.Struct(s).Segment())
+	if err != nil {
+		return BillingLimits{}, err
+	}
+	err = capnp.Struct(s).SetPtr(3, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
 // Requestor_create_Params_List is a list of Requestor_create_Params.
 type Requestor_create_Params_List = capnp.StructList[Requestor_create_Params]
 
 // NewRequestor_create_Params creates a new list of Requestor_create_Params.
 func NewRequestor_create_Params_List(s *capnp.Segment, sz int32) (Requestor_create_Params_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 3}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 4}, sz)
 	return capnp.StructList[Requestor_create_Params](l), err
 }
 
@@ -9601,6 +11494,10 @@ func (p Requestor_create_Params_Future) Limits() Limits_Future {
 }
 func (p Requestor_create_Params_Future) DebugSink() DebugSink {
 	return DebugSink(p.Future.Field(2, nil).Client())
+}
+
+func (p Requestor_create_Params_Future) Billing() BillingLimits_Future {
+	return BillingLimits_Future{Future: p.Future.Field(3, nil)}
 }
 
 type Requestor_create_Results capnp.Struct
@@ -10614,6 +12511,634 @@ func (f Requestor_compare_Results_Future) Struct() (Requestor_compare_Results, e
 	return Requestor_compare_Results(p.Struct()), err
 }
 
+type Requestor_capacity_Params capnp.Struct
+
+// Requestor_capacity_Params_TypeID is the unique identifier for the type Requestor_capacity_Params.
+const Requestor_capacity_Params_TypeID = 0xbe65711e61c351fe
+
+func NewRequestor_capacity_Params(s *capnp.Segment) (Requestor_capacity_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_capacity_Params(st), err
+}
+
+func NewRootRequestor_capacity_Params(s *capnp.Segment) (Requestor_capacity_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_capacity_Params(st), err
+}
+
+func ReadRootRequestor_capacity_Params(msg *capnp.Message) (Requestor_capacity_Params, error) {
+	root, err := msg.Root()
+	return Requestor_capacity_Params(root.Struct()), err
+}
+
+func (s Requestor_capacity_Params) String() string {
+	str, _ := text.Marshal(0xbe65711e61c351fe, capnp.Struct(s))
+	return str
+}
+
+func (s Requestor_capacity_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Requestor_capacity_Params) DecodeFromPtr(p capnp.Ptr) Requestor_capacity_Params {
+	return Requestor_capacity_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Requestor_capacity_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Requestor_capacity_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Requestor_capacity_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Requestor_capacity_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Requestor_capacity_Params) Billing() (BillingLimits, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return BillingLimits(p.Struct()), err
+}
+
+func (s Requestor_capacity_Params) HasBilling() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Requestor_capacity_Params) SetBilling(v BillingLimits) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewBilling sets the billing field to a newly
+// allocated BillingLimits struct, preferring placement in s's segment.
+func (s Requestor_capacity_Params) NewBilling() (BillingLimits, error) {
+	ss, err := NewBillingLimits(capnp.Struct(s).Segment())
+	if err != nil {
+		return BillingLimits{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Requestor_capacity_Params_List is a list of Requestor_capacity_Params.
+type Requestor_capacity_Params_List = capnp.StructList[Requestor_capacity_Params]
+
+// NewRequestor_capacity_Params creates a new list of Requestor_capacity_Params.
+func NewRequestor_capacity_Params_List(s *capnp.Segment, sz int32) (Requestor_capacity_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Requestor_capacity_Params](l), err
+}
+
+// Requestor_capacity_Params_Future is a wrapper for a Requestor_capacity_Params promised by a client call.
+type Requestor_capacity_Params_Future struct{ *capnp.Future }
+
+func (f Requestor_capacity_Params_Future) Struct() (Requestor_capacity_Params, error) {
+	p, err := f.Future.Ptr()
+	return Requestor_capacity_Params(p.Struct()), err
+}
+func (p Requestor_capacity_Params_Future) Billing() BillingLimits_Future {
+	return BillingLimits_Future{Future: p.Future.Field(0, nil)}
+}
+
+type Requestor_capacity_Results capnp.Struct
+
+// Requestor_capacity_Results_TypeID is the unique identifier for the type Requestor_capacity_Results.
+const Requestor_capacity_Results_TypeID = 0xc13bbf094eb7a50c
+
+func NewRequestor_capacity_Results(s *capnp.Segment) (Requestor_capacity_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_capacity_Results(st), err
+}
+
+func NewRootRequestor_capacity_Results(s *capnp.Segment) (Requestor_capacity_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Requestor_capacity_Results(st), err
+}
+
+func ReadRootRequestor_capacity_Results(msg *capnp.Message) (Requestor_capacity_Results, error) {
+	root, err := msg.Root()
+	return Requestor_capacity_Results(root.Struct()), err
+}
+
+func (s Requestor_capacity_Results) String() string {
+	str, _ := text.Marshal(0xc13bbf094eb7a50c, capnp.Struct(s))
+	return str
+}
+
+func (s Requestor_capacity_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Requestor_capacity_Results) DecodeFromPtr(p capnp.Ptr) Requestor_capacity_Results {
+	return Requestor_capacity_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Requestor_capacity_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Requestor_capacity_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Requestor_capacity_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Requestor_capacity_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Requestor_capacity_Results) Capacity() (ChannelCapacity, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return ChannelCapacity(p.Struct()), err
+}
+
+func (s Requestor_capacity_Results) HasCapacity() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Requestor_capacity_Results) SetCapacity(v ChannelCapacity) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewCapacity sets the capacity field to a newly
+// allocated ChannelCapacity struct, preferring placement in s's segment.
+func (s Requestor_capacity_Results) NewCapacity() (ChannelCapacity, error) {
+	ss, err := NewChannelCapacity(capnp.Struct(s).Segment())
+	if err != nil {
+		return ChannelCapacity{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Requestor_capacity_Results_List is a list of Requestor_capacity_Results.
+type Requestor_capacity_Results_List = capnp.StructList[Requestor_capacity_Results]
+
+// NewRequestor_capacity_Results creates a new list of Requestor_capacity_Results.
+func NewRequestor_capacity_Results_List(s *capnp.Segment, sz int32) (Requestor_capacity_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Requestor_capacity_Results](l), err
+}
+
+// Requestor_capacity_Results_Future is a wrapper for a Requestor_capacity_Results promised by a client call.
+type Requestor_capacity_Results_Future struct{ *capnp.Future }
+
+func (f Requestor_capacity_Results_Future) Struct() (Requestor_capacity_Results, error) {
+	p, err := f.Future.Ptr()
+	return Requestor_capacity_Results(p.Struct()), err
+}
+func (p Requestor_capacity_Results_Future) Capacity() ChannelCapacity_Future {
+	return ChannelCapacity_Future{Future: p.Future.Field(0, nil)}
+}
+
+type BillingLimits capnp.Struct
+
+// BillingLimits_TypeID is the unique identifier for the type BillingLimits.
+const BillingLimits_TypeID = 0xb770cf4c8abd6ea2
+
+func NewBillingLimits(s *capnp.Segment) (BillingLimits, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return BillingLimits(st), err
+}
+
+func NewRootBillingLimits(s *capnp.Segment) (BillingLimits, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return BillingLimits(st), err
+}
+
+func ReadRootBillingLimits(msg *capnp.Message) (BillingLimits, error) {
+	root, err := msg.Root()
+	return BillingLimits(root.Struct()), err
+}
+
+func (s BillingLimits) String() string {
+	str, _ := text.Marshal(0xb770cf4c8abd6ea2, capnp.Struct(s))
+	return str
+}
+
+func (s BillingLimits) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (BillingLimits) DecodeFromPtr(p capnp.Ptr) BillingLimits {
+	return BillingLimits(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s BillingLimits) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s BillingLimits) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s BillingLimits) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s BillingLimits) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s BillingLimits) PeriodMs() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s BillingLimits) SetPeriodMs(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s BillingLimits) Ceilings() (ChargeCeiling_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return ChargeCeiling_List(p.List()), err
+}
+
+func (s BillingLimits) HasCeilings() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s BillingLimits) SetCeilings(v ChargeCeiling_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewCeilings sets the ceilings field to a newly
+// allocated ChargeCeiling_List, preferring placement in s's segment.
+func (s BillingLimits) NewCeilings(n int32) (ChargeCeiling_List, error) {
+	l, err := NewChargeCeiling_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return ChargeCeiling_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// BillingLimits_List is a list of BillingLimits.
+type BillingLimits_List = capnp.StructList[BillingLimits]
+
+// NewBillingLimits creates a new list of BillingLimits.
+func NewBillingLimits_List(s *capnp.Segment, sz int32) (BillingLimits_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[BillingLimits](l), err
+}
+
+// BillingLimits_Future is a wrapper for a BillingLimits promised by a client call.
+type BillingLimits_Future struct{ *capnp.Future }
+
+func (f BillingLimits_Future) Struct() (BillingLimits, error) {
+	p, err := f.Future.Ptr()
+	return BillingLimits(p.Struct()), err
+}
+
+type ChargeCeiling capnp.Struct
+
+// ChargeCeiling_TypeID is the unique identifier for the type ChargeCeiling.
+const ChargeCeiling_TypeID = 0xa06072ab042cfece
+
+func NewChargeCeiling(s *capnp.Segment) (ChargeCeiling, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1})
+	return ChargeCeiling(st), err
+}
+
+func NewRootChargeCeiling(s *capnp.Segment) (ChargeCeiling, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1})
+	return ChargeCeiling(st), err
+}
+
+func ReadRootChargeCeiling(msg *capnp.Message) (ChargeCeiling, error) {
+	root, err := msg.Root()
+	return ChargeCeiling(root.Struct()), err
+}
+
+func (s ChargeCeiling) String() string {
+	str, _ := text.Marshal(0xa06072ab042cfece, capnp.Struct(s))
+	return str
+}
+
+func (s ChargeCeiling) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (ChargeCeiling) DecodeFromPtr(p capnp.Ptr) ChargeCeiling {
+	return ChargeCeiling(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s ChargeCeiling) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s ChargeCeiling) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s ChargeCeiling) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s ChargeCeiling) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s ChargeCeiling) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s ChargeCeiling) HasKind() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s ChargeCeiling) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s ChargeCeiling) SetKind(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s ChargeCeiling) PerPeriod() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s ChargeCeiling) SetPerPeriod(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s ChargeCeiling) Total() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s ChargeCeiling) SetTotal(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+// ChargeCeiling_List is a list of ChargeCeiling.
+type ChargeCeiling_List = capnp.StructList[ChargeCeiling]
+
+// NewChargeCeiling creates a new list of ChargeCeiling.
+func NewChargeCeiling_List(s *capnp.Segment, sz int32) (ChargeCeiling_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1}, sz)
+	return capnp.StructList[ChargeCeiling](l), err
+}
+
+// ChargeCeiling_Future is a wrapper for a ChargeCeiling promised by a client call.
+type ChargeCeiling_Future struct{ *capnp.Future }
+
+func (f ChargeCeiling_Future) Struct() (ChargeCeiling, error) {
+	p, err := f.Future.Ptr()
+	return ChargeCeiling(p.Struct()), err
+}
+
+type ChannelCapacity capnp.Struct
+
+// ChannelCapacity_TypeID is the unique identifier for the type ChannelCapacity.
+const ChannelCapacity_TypeID = 0xae3a40da91fca8ea
+
+func NewChannelCapacity(s *capnp.Segment) (ChannelCapacity, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 2})
+	return ChannelCapacity(st), err
+}
+
+func NewRootChannelCapacity(s *capnp.Segment) (ChannelCapacity, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 2})
+	return ChannelCapacity(st), err
+}
+
+func ReadRootChannelCapacity(msg *capnp.Message) (ChannelCapacity, error) {
+	root, err := msg.Root()
+	return ChannelCapacity(root.Struct()), err
+}
+
+func (s ChannelCapacity) String() string {
+	str, _ := text.Marshal(0xae3a40da91fca8ea, capnp.Struct(s))
+	return str
+}
+
+func (s ChannelCapacity) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (ChannelCapacity) DecodeFromPtr(p capnp.Ptr) ChannelCapacity {
+	return ChannelCapacity(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s ChannelCapacity) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s ChannelCapacity) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s ChannelCapacity) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s ChannelCapacity) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s ChannelCapacity) PeriodMs() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s ChannelCapacity) SetPeriodMs(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s ChannelCapacity) BitsPerPeriod() float64 {
+	return math.Float64frombits(capnp.Struct(s).Uint64(8))
+}
+
+func (s ChannelCapacity) SetBitsPerPeriod(v float64) {
+	capnp.Struct(s).SetUint64(8, math.Float64bits(v))
+}
+
+func (s ChannelCapacity) BitsPerSecond() float64 {
+	return math.Float64frombits(capnp.Struct(s).Uint64(16))
+}
+
+func (s ChannelCapacity) SetBitsPerSecond(v float64) {
+	capnp.Struct(s).SetUint64(16, math.Float64bits(v))
+}
+
+func (s ChannelCapacity) Rating() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s ChannelCapacity) HasRating() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s ChannelCapacity) RatingBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s ChannelCapacity) SetRating(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s ChannelCapacity) Kinds() (KindCapacity_List, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return KindCapacity_List(p.List()), err
+}
+
+func (s ChannelCapacity) HasKinds() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s ChannelCapacity) SetKinds(v KindCapacity_List) error {
+	return capnp.Struct(s).SetPtr(1, v.ToPtr())
+}
+
+// NewKinds sets the kinds field to a newly
+// allocated KindCapacity_List, preferring placement in s's segment.
+func (s ChannelCapacity) NewKinds(n int32) (KindCapacity_List, error) {
+	l, err := NewKindCapacity_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return KindCapacity_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(1, l.ToPtr())
+	return l, err
+}
+
+// ChannelCapacity_List is a list of ChannelCapacity.
+type ChannelCapacity_List = capnp.StructList[ChannelCapacity]
+
+// NewChannelCapacity creates a new list of ChannelCapacity.
+func NewChannelCapacity_List(s *capnp.Segment, sz int32) (ChannelCapacity_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 2}, sz)
+	return capnp.StructList[ChannelCapacity](l), err
+}
+
+// ChannelCapacity_Future is a wrapper for a ChannelCapacity promised by a client call.
+type ChannelCapacity_Future struct{ *capnp.Future }
+
+func (f ChannelCapacity_Future) Struct() (ChannelCapacity, error) {
+	p, err := f.Future.Ptr()
+	return ChannelCapacity(p.Struct()), err
+}
+
+type KindCapacity capnp.Struct
+
+// KindCapacity_TypeID is the unique identifier for the type KindCapacity.
+const KindCapacity_TypeID = 0xaab439891142f0f1
+
+func NewKindCapacity(s *capnp.Segment) (KindCapacity, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 1})
+	return KindCapacity(st), err
+}
+
+func NewRootKindCapacity(s *capnp.Segment) (KindCapacity, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 1})
+	return KindCapacity(st), err
+}
+
+func ReadRootKindCapacity(msg *capnp.Message) (KindCapacity, error) {
+	root, err := msg.Root()
+	return KindCapacity(root.Struct()), err
+}
+
+func (s KindCapacity) String() string {
+	str, _ := text.Marshal(0xaab439891142f0f1, capnp.Struct(s))
+	return str
+}
+
+func (s KindCapacity) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (KindCapacity) DecodeFromPtr(p capnp.Ptr) KindCapacity {
+	return KindCapacity(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s KindCapacity) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s KindCapacity) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s KindCapacity) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s KindCapacity) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s KindCapacity) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s KindCapacity) HasKind() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s KindCapacity) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s KindCapacity) SetKind(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s KindCapacity) Quantum() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s KindCapacity) SetQuantum(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+func (s KindCapacity) Ceiling() uint64 {
+	return capnp.Struct(s).Uint64(8)
+}
+
+func (s KindCapacity) SetCeiling(v uint64) {
+	capnp.Struct(s).SetUint64(8, v)
+}
+
+func (s KindCapacity) Values() uint64 {
+	return capnp.Struct(s).Uint64(16)
+}
+
+func (s KindCapacity) SetValues(v uint64) {
+	capnp.Struct(s).SetUint64(16, v)
+}
+
+func (s KindCapacity) BitsPerPeriod() float64 {
+	return math.Float64frombits(capnp.Struct(s).Uint64(24))
+}
+
+func (s KindCapacity) SetBitsPerPeriod(v float64) {
+	capnp.Struct(s).SetUint64(24, math.Float64bits(v))
+}
+
+func (s KindCapacity) BitsPerSecond() float64 {
+	return math.Float64frombits(capnp.Struct(s).Uint64(32))
+}
+
+func (s KindCapacity) SetBitsPerSecond(v float64) {
+	capnp.Struct(s).SetUint64(32, math.Float64bits(v))
+}
+
+// KindCapacity_List is a list of KindCapacity.
+type KindCapacity_List = capnp.StructList[KindCapacity]
+
+// NewKindCapacity creates a new list of KindCapacity.
+func NewKindCapacity_List(s *capnp.Segment, sz int32) (KindCapacity_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 40, PointerCount: 1}, sz)
+	return capnp.StructList[KindCapacity](l), err
+}
+
+// KindCapacity_Future is a wrapper for a KindCapacity promised by a client call.
+type KindCapacity_Future struct{ *capnp.Future }
+
+func (f KindCapacity_Future) Struct() (KindCapacity, error) {
+	p, err := f.Future.Ptr()
+	return KindCapacity(p.Struct()), err
+}
+
 type CompareResult uint16
 
 // CompareResult_TypeID is the unique identifier for the type CompareResult.
@@ -10826,12 +13351,12 @@ type AuditFactory capnp.Struct
 const AuditFactory_TypeID = 0xe10dd6245733351a
 
 func NewAuditFactory(s *capnp.Segment) (AuditFactory, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 6})
 	return AuditFactory(st), err
 }
 
 func NewRootAuditFactory(s *capnp.Segment) (AuditFactory, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 6})
 	return AuditFactory(st), err
 }
 
@@ -10978,13 +13503,36 @@ func (s AuditFactory) NewSyscalls(n int32) (capnp.TextList, error) {
 	err = capnp.Struct(s).SetPtr(4, l.ToPtr())
 	return l, err
 }
+func (s AuditFactory) Charges() (ChargeKind_List, error) {
+	p, err := capnp.Struct(s).Ptr(5)
+	return ChargeKind_List(p.List()), err
+}
+
+func (s AuditFactory) HasCharges() bool {
+	return capnp.Struct(s).HasPtr(5)
+}
+
+func (s AuditFactory) SetCharges(v ChargeKind_List) error {
+	return capnp.Struct(s).SetPtr(5, v.ToPtr())
+}
+
+// NewCharges sets the charges field to a newly
+// allocated ChargeKind_List, preferring placement in s's segment.
+func (s AuditFactory) NewCharges(n int32) (ChargeKind_List, error) {
+	l, err := NewChargeKind_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return ChargeKind_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(5, l.ToPtr())
+	return l, err
+}
 
 // AuditFactory_List is a list of AuditFactory.
 type AuditFactory_List = capnp.StructList[AuditFactory]
 
 // NewAuditFactory creates a new list of AuditFactory.
 func NewAuditFactory_List(s *capnp.Segment, sz int32) (AuditFactory_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 6}, sz)
 	return capnp.StructList[AuditFactory](l), err
 }
 
@@ -12475,12 +15023,12 @@ type InstanceInfo capnp.Struct
 const InstanceInfo_TypeID = 0xe8955c67c8138e2f
 
 func NewInstanceInfo(s *capnp.Segment) (InstanceInfo, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 5})
 	return InstanceInfo(st), err
 }
 
 func NewRootInstanceInfo(s *capnp.Segment) (InstanceInfo, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 24, PointerCount: 5})
 	return InstanceInfo(st), err
 }
 
@@ -12620,12 +15168,36 @@ func (s InstanceInfo) SetPid(v int32) {
 	capnp.Struct(s).SetUint32(4, uint32(v))
 }
 
+func (s InstanceInfo) Billing() (ChannelCapacity, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return ChannelCapacity(p.Struct()), err
+}
+
+func (s InstanceInfo) HasBilling() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s InstanceInfo) SetBilling(v ChannelCapacity) error {
+	return capnp.Struct(s).SetPtr(4, capnp.Struct(v).ToPtr())
+}
+
+// NewBilling sets the billing field to a newly
+// allocated ChannelCapacity struct, preferring placement in s's segment.
+func (s InstanceInfo) NewBilling() (ChannelCapacity, error) {
+	ss, err := NewChannelCapacity(capnp.Struct(s).Segment())
+	if err != nil {
+		return ChannelCapacity{}, err
+	}
+	err = capnp.Struct(s).SetPtr(4, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
 // InstanceInfo_List is a list of InstanceInfo.
 type InstanceInfo_List = capnp.StructList[InstanceInfo]
 
 // NewInstanceInfo creates a new list of InstanceInfo.
 func NewInstanceInfo_List(s *capnp.Segment, sz int32) (InstanceInfo_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 4}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 24, PointerCount: 5}, sz)
 	return capnp.StructList[InstanceInfo](l), err
 }
 
@@ -12635,6 +15207,9 @@ type InstanceInfo_Future struct{ *capnp.Future }
 func (f InstanceInfo_Future) Struct() (InstanceInfo, error) {
 	p, err := f.Future.Ptr()
 	return InstanceInfo(p.Struct()), err
+}
+func (p InstanceInfo_Future) Billing() ChannelCapacity_Future {
+	return ChannelCapacity_Future{Future: p.Future.Field(4, nil)}
 }
 
 type InstanceControl capnp.Client
@@ -13427,6 +16002,26 @@ func (c VatHost) Arg(ctx context.Context, params func(VatHost_arg_Params) error)
 
 }
 
+func (c VatHost) Meter(ctx context.Context, params func(VatHost_meter_Params) error) (VatHost_meter_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xc4e7c85488d8cb03,
+			MethodID:      4,
+			InterfaceName: "factory.capnp:VatHost",
+			MethodName:    "meter",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(VatHost_meter_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return VatHost_meter_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c VatHost) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -13507,6 +16102,8 @@ type VatHost_Server interface {
 	Component(context.Context, VatHost_component) error
 
 	Arg(context.Context, VatHost_arg) error
+
+	Meter(context.Context, VatHost_meter) error
 }
 
 // VatHost_NewServer creates a new Server from an implementation of VatHost_Server.
@@ -13525,7 +16122,7 @@ func VatHost_ServerToClient(s VatHost_Server) VatHost {
 // This can be used to create a more complicated Server.
 func VatHost_Methods(methods []server.Method, s VatHost_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 4)
+		methods = make([]server.Method, 0, 5)
 	}
 
 	methods = append(methods, server.Method{
@@ -13573,6 +16170,18 @@ func VatHost_Methods(methods []server.Method, s VatHost_Server) []server.Method 
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.Arg(ctx, VatHost_arg{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xc4e7c85488d8cb03,
+			MethodID:      4,
+			InterfaceName: "factory.capnp:VatHost",
+			MethodName:    "meter",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Meter(ctx, VatHost_meter{call})
 		},
 	})
 
@@ -13645,6 +16254,23 @@ func (c VatHost_arg) Args() VatHost_arg_Params {
 func (c VatHost_arg) AllocResults() (VatHost_arg_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
 	return VatHost_arg_Results(r), err
+}
+
+// VatHost_meter holds the state for a server call to VatHost.meter.
+// See server.Call for documentation.
+type VatHost_meter struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c VatHost_meter) Args() VatHost_meter_Params {
+	return VatHost_meter_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c VatHost_meter) AllocResults() (VatHost_meter_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return VatHost_meter_Results(r), err
 }
 
 // VatHost_List is a list of VatHost.
@@ -14296,6 +16922,479 @@ func (p VatHost_arg_Results_Future) Cap() capnp.Client {
 	return p.Future.Field(0, nil).Client()
 }
 
+type VatHost_meter_Params capnp.Struct
+
+// VatHost_meter_Params_TypeID is the unique identifier for the type VatHost_meter_Params.
+const VatHost_meter_Params_TypeID = 0xe195264cb21457da
+
+func NewVatHost_meter_Params(s *capnp.Segment) (VatHost_meter_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return VatHost_meter_Params(st), err
+}
+
+func NewRootVatHost_meter_Params(s *capnp.Segment) (VatHost_meter_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return VatHost_meter_Params(st), err
+}
+
+func ReadRootVatHost_meter_Params(msg *capnp.Message) (VatHost_meter_Params, error) {
+	root, err := msg.Root()
+	return VatHost_meter_Params(root.Struct()), err
+}
+
+func (s VatHost_meter_Params) String() string {
+	str, _ := text.Marshal(0xe195264cb21457da, capnp.Struct(s))
+	return str
+}
+
+func (s VatHost_meter_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (VatHost_meter_Params) DecodeFromPtr(p capnp.Ptr) VatHost_meter_Params {
+	return VatHost_meter_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s VatHost_meter_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s VatHost_meter_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s VatHost_meter_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s VatHost_meter_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// VatHost_meter_Params_List is a list of VatHost_meter_Params.
+type VatHost_meter_Params_List = capnp.StructList[VatHost_meter_Params]
+
+// NewVatHost_meter_Params creates a new list of VatHost_meter_Params.
+func NewVatHost_meter_Params_List(s *capnp.Segment, sz int32) (VatHost_meter_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[VatHost_meter_Params](l), err
+}
+
+// VatHost_meter_Params_Future is a wrapper for a VatHost_meter_Params promised by a client call.
+type VatHost_meter_Params_Future struct{ *capnp.Future }
+
+func (f VatHost_meter_Params_Future) Struct() (VatHost_meter_Params, error) {
+	p, err := f.Future.Ptr()
+	return VatHost_meter_Params(p.Struct()), err
+}
+
+type VatHost_meter_Results capnp.Struct
+
+// VatHost_meter_Results_TypeID is the unique identifier for the type VatHost_meter_Results.
+const VatHost_meter_Results_TypeID = 0xf5d14d87fecff19e
+
+func NewVatHost_meter_Results(s *capnp.Segment) (VatHost_meter_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return VatHost_meter_Results(st), err
+}
+
+func NewRootVatHost_meter_Results(s *capnp.Segment) (VatHost_meter_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return VatHost_meter_Results(st), err
+}
+
+func ReadRootVatHost_meter_Results(msg *capnp.Message) (VatHost_meter_Results, error) {
+	root, err := msg.Root()
+	return VatHost_meter_Results(root.Struct()), err
+}
+
+func (s VatHost_meter_Results) String() string {
+	str, _ := text.Marshal(0xf5d14d87fecff19e, capnp.Struct(s))
+	return str
+}
+
+func (s VatHost_meter_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (VatHost_meter_Results) DecodeFromPtr(p capnp.Ptr) VatHost_meter_Results {
+	return VatHost_meter_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s VatHost_meter_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s VatHost_meter_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s VatHost_meter_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s VatHost_meter_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s VatHost_meter_Results) Meter() Meter {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return Meter(p.Interface().Client())
+}
+
+func (s VatHost_meter_Results) HasMeter() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s VatHost_meter_Results) SetMeter(v Meter) error {
+	if !v.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(capnp.Client(v)))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// VatHost_meter_Results_List is a list of VatHost_meter_Results.
+type VatHost_meter_Results_List = capnp.StructList[VatHost_meter_Results]
+
+// NewVatHost_meter_Results creates a new list of VatHost_meter_Results.
+func NewVatHost_meter_Results_List(s *capnp.Segment, sz int32) (VatHost_meter_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[VatHost_meter_Results](l), err
+}
+
+// VatHost_meter_Results_Future is a wrapper for a VatHost_meter_Results promised by a client call.
+type VatHost_meter_Results_Future struct{ *capnp.Future }
+
+func (f VatHost_meter_Results_Future) Struct() (VatHost_meter_Results, error) {
+	p, err := f.Future.Ptr()
+	return VatHost_meter_Results(p.Struct()), err
+}
+func (p VatHost_meter_Results_Future) Meter() Meter {
+	return Meter(p.Future.Field(0, nil).Client())
+}
+
+type Meter capnp.Client
+
+// Meter_TypeID is the unique identifier for the type Meter.
+const Meter_TypeID = 0xf6edd19cab746e5f
+
+func (c Meter) Charge(ctx context.Context, params func(Meter_charge_Params) error) (Meter_charge_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf6edd19cab746e5f,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Meter",
+			MethodName:    "charge",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 8, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Meter_charge_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Meter_charge_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Meter) WaitStreaming() error {
+	return capnp.Client(c).WaitStreaming()
+}
+
+// String returns a string that identifies this capability for debugging
+// purposes.  Its format should not be depended on: in particular, it
+// should not be used to compare clients.  Use IsSame to compare clients
+// for equality.
+func (c Meter) String() string {
+	return "Meter(" + capnp.Client(c).String() + ")"
+}
+
+// AddRef creates a new Client that refers to the same capability as c.
+// If c is nil or has resolved to null, then AddRef returns nil.
+func (c Meter) AddRef() Meter {
+	return Meter(capnp.Client(c).AddRef())
+}
+
+// Release releases a capability reference.  If this is the last
+// reference to the capability, then the underlying resources associated
+// with the capability will be released.
+//
+// Release will panic if c has already been released, but not if c is
+// nil or resolved to null.
+func (c Meter) Release() {
+	capnp.Client(c).Release()
+}
+
+// Resolve blocks until the capability is fully resolved or the Context
+// expires.
+func (c Meter) Resolve(ctx context.Context) error {
+	return capnp.Client(c).Resolve(ctx)
+}
+
+func (c Meter) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Client(c).EncodeAsPtr(seg)
+}
+
+func (Meter) DecodeFromPtr(p capnp.Ptr) Meter {
+	return Meter(capnp.Client{}.DecodeFromPtr(p))
+}
+
+// IsValid reports whether c is a valid reference to a capability.
+// A reference is invalid if it is nil, has resolved to null, or has
+// been released.
+func (c Meter) IsValid() bool {
+	return capnp.Client(c).IsValid()
+}
+
+// IsSame reports whether c and other refer to a capability created by the
+// same call to NewClient.  This can return false negatives if c or other
+// are not fully resolved: use Resolve if this is an issue.  If either
+// c or other are released, then IsSame panics.
+func (c Meter) IsSame(other Meter) bool {
+	return capnp.Client(c).IsSame(capnp.Client(other))
+}
+
+// Update the flowcontrol.FlowLimiter used to manage flow control for
+// this client. This affects all future calls, but not calls already
+// waiting to send. Passing nil sets the value to flowcontrol.NopLimiter,
+// which is also the default.
+func (c Meter) SetFlowLimiter(lim fc.FlowLimiter) {
+	capnp.Client(c).SetFlowLimiter(lim)
+}
+
+// Get the current flowcontrol.FlowLimiter used to manage flow control
+// for this client.
+func (c Meter) GetFlowLimiter() fc.FlowLimiter {
+	return capnp.Client(c).GetFlowLimiter()
+}
+
+// A Meter_Server is a Meter with a local implementation.
+type Meter_Server interface {
+	Charge(context.Context, Meter_charge) error
+}
+
+// Meter_NewServer creates a new Server from an implementation of Meter_Server.
+func Meter_NewServer(s Meter_Server) *server.Server {
+	c, _ := s.(server.Shutdowner)
+	return server.New(Meter_Methods(nil, s), s, c)
+}
+
+// Meter_ServerToClient creates a new Client from an implementation of Meter_Server.
+// The caller is responsible for calling Release on the returned Client.
+func Meter_ServerToClient(s Meter_Server) Meter {
+	return Meter(capnp.NewClient(Meter_NewServer(s)))
+}
+
+// Meter_Methods appends Methods to a slice that invoke the methods on s.
+// This can be used to create a more complicated Server.
+func Meter_Methods(methods []server.Method, s Meter_Server) []server.Method {
+	if cap(methods) == 0 {
+		methods = make([]server.Method, 0, 1)
+	}
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf6edd19cab746e5f,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Meter",
+			MethodName:    "charge",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Charge(ctx, Meter_charge{call})
+		},
+	})
+
+	return methods
+}
+
+// Meter_charge holds the state for a server call to Meter.charge.
+// See server.Call for documentation.
+type Meter_charge struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Meter_charge) Args() Meter_charge_Params {
+	return Meter_charge_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Meter_charge) AllocResults() (Meter_charge_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Meter_charge_Results(r), err
+}
+
+// Meter_List is a list of Meter.
+type Meter_List = capnp.CapList[Meter]
+
+// NewMeter_List creates a new list of Meter.
+func NewMeter_List(s *capnp.Segment, sz int32) (Meter_List, error) {
+	l, err := capnp.NewPointerList(s, sz)
+	return capnp.CapList[Meter](l), err
+}
+
+type Meter_charge_Params capnp.Struct
+
+// Meter_charge_Params_TypeID is the unique identifier for the type Meter_charge_Params.
+const Meter_charge_Params_TypeID = 0xc3cf34638b33f5ba
+
+func NewMeter_charge_Params(s *capnp.Segment) (Meter_charge_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Meter_charge_Params(st), err
+}
+
+func NewRootMeter_charge_Params(s *capnp.Segment) (Meter_charge_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Meter_charge_Params(st), err
+}
+
+func ReadRootMeter_charge_Params(msg *capnp.Message) (Meter_charge_Params, error) {
+	root, err := msg.Root()
+	return Meter_charge_Params(root.Struct()), err
+}
+
+func (s Meter_charge_Params) String() string {
+	str, _ := text.Marshal(0xc3cf34638b33f5ba, capnp.Struct(s))
+	return str
+}
+
+func (s Meter_charge_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Meter_charge_Params) DecodeFromPtr(p capnp.Ptr) Meter_charge_Params {
+	return Meter_charge_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Meter_charge_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Meter_charge_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Meter_charge_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Meter_charge_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Meter_charge_Params) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Meter_charge_Params) HasKind() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Meter_charge_Params) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Meter_charge_Params) SetKind(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Meter_charge_Params) Units() uint64 {
+	return capnp.Struct(s).Uint64(0)
+}
+
+func (s Meter_charge_Params) SetUnits(v uint64) {
+	capnp.Struct(s).SetUint64(0, v)
+}
+
+// Meter_charge_Params_List is a list of Meter_charge_Params.
+type Meter_charge_Params_List = capnp.StructList[Meter_charge_Params]
+
+// NewMeter_charge_Params creates a new list of Meter_charge_Params.
+func NewMeter_charge_Params_List(s *capnp.Segment, sz int32) (Meter_charge_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[Meter_charge_Params](l), err
+}
+
+// Meter_charge_Params_Future is a wrapper for a Meter_charge_Params promised by a client call.
+type Meter_charge_Params_Future struct{ *capnp.Future }
+
+func (f Meter_charge_Params_Future) Struct() (Meter_charge_Params, error) {
+	p, err := f.Future.Ptr()
+	return Meter_charge_Params(p.Struct()), err
+}
+
+type Meter_charge_Results capnp.Struct
+
+// Meter_charge_Results_TypeID is the unique identifier for the type Meter_charge_Results.
+const Meter_charge_Results_TypeID = 0xfdbafa87180053c8
+
+func NewMeter_charge_Results(s *capnp.Segment) (Meter_charge_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Meter_charge_Results(st), err
+}
+
+func NewRootMeter_charge_Results(s *capnp.Segment) (Meter_charge_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0})
+	return Meter_charge_Results(st), err
+}
+
+func ReadRootMeter_charge_Results(msg *capnp.Message) (Meter_charge_Results, error) {
+	root, err := msg.Root()
+	return Meter_charge_Results(root.Struct()), err
+}
+
+func (s Meter_charge_Results) String() string {
+	str, _ := text.Marshal(0xfdbafa87180053c8, capnp.Struct(s))
+	return str
+}
+
+func (s Meter_charge_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Meter_charge_Results) DecodeFromPtr(p capnp.Ptr) Meter_charge_Results {
+	return Meter_charge_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Meter_charge_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Meter_charge_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Meter_charge_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Meter_charge_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Meter_charge_Results) Accepted() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s Meter_charge_Results) SetAccepted(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+// Meter_charge_Results_List is a list of Meter_charge_Results.
+type Meter_charge_Results_List = capnp.StructList[Meter_charge_Results]
+
+// NewMeter_charge_Results creates a new list of Meter_charge_Results.
+func NewMeter_charge_Results_List(s *capnp.Segment, sz int32) (Meter_charge_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 0}, sz)
+	return capnp.StructList[Meter_charge_Results](l), err
+}
+
+// Meter_charge_Results_Future is a wrapper for a Meter_charge_Results promised by a client call.
+type Meter_charge_Results_Future struct{ *capnp.Future }
+
+func (f Meter_charge_Results_Future) Struct() (Meter_charge_Results, error) {
+	p, err := f.Future.Ptr()
+	return Meter_charge_Results(p.Struct()), err
+}
+
 type Endowment capnp.Struct
 
 // Endowment_TypeID is the unique identifier for the type Endowment.
@@ -14851,468 +17950,583 @@ func (f Job_run_Results_Future) Struct() (Job_run_Results, error) {
 	return Job_run_Results(p.Struct()), err
 }
 
-const schema_9efe3d1253432936 = "x\xda\xac|{x\x14E\xb6x\x9d\xee\x09\x93\x00!" +
-	"i:\xb8I\x14B^|$$!\x09DL\x16\x9c" +
-	"$\x12$\x91\xfcL'\xa0\x88\xa2N2M\x18\x99L" +
-	"\x87\x99\x1ec\xf8\xe4F\x10\x16\xf0\x82+^AAQ" +
-	"qA\x05e\x91\xd7UDT\x1e\x0a\xa8\xac\xe2c%" +
-	" *(\xab\xa0\xae\xcb*\x0a*\xcc\xef\xab\xea\xae\xee" +
-	"\x9a\x99\x9e$\xb8\xf7\xafL\xaaO\x9f\xaa:u\xde\xe7" +
-	"T\x17\xdevY\xb9\xad(\xbe\xa3\x10q\x0d#\xb9\x98" +
-	"^\xc1\xa7\x1e:r\xdf\xb6>\xc19HH\x06\x84l" +
-	"v\x84Fd'\x17\x03\xb2\x05K\xb7\x0e\xfd\xdb\x7f\xef" +
-	"\xce\xb8\x17I\x03\x80>\x8aOn\x04\x04bJ\xb2\x03" +
-	"Ap\xf7\xa73\xf6>\xbeG\x99\x8f\x84\xcb\x00\xa1\x18" +
-	"\xc0\x00\xa5\xc9\x95\x18\xa0\x82\x00\xdc\xdb>\xf6\xbe\xa7\xe2" +
-	"|\x7f\xd2\x00\x08\x02gr*\xc6\xbd@vu@l" +
-	"\xd1B$\x0c0^\xadN\xce\xc5\xafJ\xe4\xd5\xc1\xdb" +
-	"_<\xf8\xe3g\xd5\x0b\x91\xd0\x8f\x0f^\x99sMC" +
-	"\xff1\x17\x1fG\x08\xc4\x99\xc9+\xc5\xf6d;Bb" +
-	" y\x9f\xf8\x1d\xfe\x15\x9cs\xbcp\xf2\xdc\xf6\xf8E" +
-	"\xda\x1e4l\x1f%\xd7`l\xc7\x096\xef\xe4\xd8\x1f" +
-	"\xeeU\xdeY\xcc\xae4&\xa5?\x06\x88O\xc1\x00\x1f" +
-	"o\xdd\xd0:\x7fk\xe0~f\xa5\xf9\xf8\xb9-\xb8\xf3" +
-	"\xc5_\x9e}u\xd2\xc6\x07\x900\xc8xu@\xca\x14" +
-	"\xfcj:y5s\xd2\xd2Go\xbd\xfc\xb6\xa5H\xe8" +
-	"\x07\xe6Jcb\xf0\x12+R^\x16\xabS\xf0+U" +
-	")i\x80 x`\xc5\x9c\xab\x86\\\x11\xf7 \xbb\xef" +
-	"\x9bR\x8b16g*\xc660\xf3\xbbU57\xa4" +
-	"\xfd\x0f\xbb\xd29\xa9d\xba%\x04\xe0\xfc\x07\xc5\x9d\xfd" +
-	"\xefZ\xf3?H\x10\xf5\x95\x8a\xbbR\x7fA\xb6\xe0\xe1" +
-	"\xc7\xff\xd2\xd1\xab\xa8f\x99\x86\x9alamj=\xde" +
-	"\xc2\xf5II+7\x1f\xb9b9\x12\xfaS\x9c\xe2\xd2" +
-	"\xd4\x7f#\x10\x97\x11\x94\x95\xffk;\xb99\xa6u9" +
-	"\xb3\xf9m\xa9w\xe07s\x17\x14I\xef\xd7v<\xcc" +
-	".wu*9\xe1u\xe4U\xcf\xcd\x7f\x9a\xe0^\xf7" +
-	"\xd2\x0av\xb9\x074\x80C\x04\xe0\xd3\xe1s\x9e\xb9\x7f" +
-	"G\xe2JfUgR\xcb\x00\xd9~\x9e\xb5qZM" +
-	"\xdd\xaf+\x99\x17;S\x09\x03\x1c'/.\x9e1#" +
-	"8i\xf9\xcaG\x91\xd4\x0fl\x0c]{\xe1\xd5\xc3\xe5" +
-	"\xef\x8b\xf1\x97\xe3w\xe2.\x7f\x86C\x10|\xe6\xf4\xa8" +
-	"\xc0\x1d\x19G\x1fE\xc2\x1f\x0ctg\x07\xd6ct0" +
-	"\x08\xa3\x8b]\x9f\xb8\xe3\xbf\x9eX\xf5\x18\xb3\xc7\xf4A" +
-	"\x84\xcd\x1b\x9b\x8e\xf5\xda\xf0\xd6\xd3\x8fi\x04\xd5\xa8\x13" +
-	"7\xe8\x17\xcc\x1a\xe4\xcd\xea\xcf\xaf\xbfoD\xd5\x1e\xf6" +
-	"\xf9\x88\xfcA\x84wJ\x08\xc0\xf7^q\xfcg\xc3\xab" +
-	"\x1f\x0f[)9\x9aI\x83\xd6\x8bS\x07\x91S\x1et" +
-	"#f\x80=\xad\xe7\xce_\xf9m\xf2\x13\x18\x98e\x17" +
-	"\x1eCoO{_|#\x0dC\xefJ#\xd0_\xde" +
-	"\xf9\xe3\x8e\xcc\x1b.\x7f\"B\x0a\xaa\xd2w\x8b\xb5\xe9" +
-	"Dj\xd2\xf7\x81\xe8\xce\xc0bp\xee\xd4/{\xaf\x7f" +
-	"\xef\x89'\x98=J\x195\x80l\x17\x16\xef\xbb\xe2\xeb" +
-	">\xebV3;\x18\x93\xc1\x119\xcd\xc0;\xe8}\xfa" +
-	"|\xc1\x9e\xc7\xae^\xc3\xf2\xf8\xcc\x0c\xc2t\xb3\x09\xc0" +
-	"'\xf3\x9b6MO\xdf\xb0\x86=\xe6U\x19\xa9\x18`" +
-	"-\x01Xr\xc6\xff\xc9\xacs\xef\xac\xd1%\x90'|" +
-	"\x90A\xf8\xfaP\xc6F\x04A1\xb0\xff\xc6\xbdW\xf6" +
-	"z\x9aY\xdb\xecL\"`\xaf\xe5\xd6l;03\x8e" +
-	"}\"g6\xe2'7N\xcb\x7fx\xd2\x03[\x9ef" +
-	"\xc5Z\xca,\xc3Ho\xca\xc4\xb3\x96\xdeQw\xd9\xe1" +
-	"\xc4\x03\xcf \xa1\x1f\x17B\x9e\xd9\x99'\xc4E\x99\x98" +
-	"\xa4\xf33\xafG\x10\xdc\xb2h\xe7\x9e\x97\xa7\xfd\xf4\x8c" +
-	"\xb6A2\xc7\xeaL\"\x1b\x1d\xa9\xc7\x97\xcf}\xaed" +
-	"\x1d\x92DC\xc9-\xc9$\xb4YJ\xe6\x88\x99\x94z" +
-	"\xfa\xe9\x8d\xea:}\xeb\x1c\x06\xd8\x94I\xb4\xe0\xce\xcc" +
-	"6\x04\x9f\xdd\x18\x7fj\xef\x87\xf3\xd6\x85/!%\xeb" +
-	"\x84\x98\x9d\x85\x97\x90\x9e5\x0aApt\xfb\xf7\x8f\xc7" +
-	"\x8e\x9e\xb7\x1e\x1f<\x03\xa9\xf1[v\xd6n1\x9f\x00" +
-	"\xe7d}\x85 \xf8\\\xe6\xe1+\xdd\xd9\xfb\xd63\xeb" +
-	"\xbd\x90E\xd6[{\xf4\x98\xb8\xe0\x99\x9c\xe7X\x9a\x9c" +
-	"\xca\"49\x93\x85\xd7{w\xee\xe0\xde\xeb^oz" +
-	"\x8e\x15\xd9\x01\xd9\x19\x18``6\x06\xd88\xf7\xd5\xa9" +
-	"\x03\x0e?\xf4\x1c{\x96c\xb2\x09\x86*\x02\xd0\xde\xfb" +
-	"\xf8S;\x9e\xbc\xf9yFd\xe5l2\xf9g\xf2\xee" +
-	"\xcf\xee\xf1\x7f\xbc\x01\x09)\x06\x83\xe17m\xc1\xdb\xb6" +
-	"\x96\xfc\xe4\xab}\xf9\xaf\xcc!\x96f\x13M\x0f\xbd\xa7" +
-	"\x8e\x1e\xa2|\xb8\x91]O\xba6]\x0e\x99nE\xdf" +
-	"\x94\xcc\xd8)\xcfnf\x01j\xb5\x05O\"\x00;\x1e" +
-	"\xf5\x8e\x7fr\xeb\xfe-\xec\x82\xdb\xb3{c\x809\x04" +
-	"\xe0\xd6\xda\xed\x0b\xc6\xbd\xf2\xcc6\xc6\x84\xad\xce\xce\x05" +
-	"d\xfb~v\xfe\x9b\xc7\x06\xf6{1T\xd6\xaa8;" +
-	"\x87\x90\xb8(\xfbAqi6\xa6\xf9\x92l\xcc\xa1\xaf" +
-	"<\xf6\xd1\x9e^S3_BR\xb2\xc1\x09\xd9C\x88" +
-	"\x10\x14\x0d\xc1\xd3\xac\xcf\xae\x1e7\xb8\xf0\xbfw\xb0\x0b" +
-	"\x9d4\x84\xecd*\x06\xf8>k\xdf\xd7\xf7\xa44\xbe" +
-	"b\x12g\xf6\x10B\x9c_o\xdds\xfc\xca\xb9Gv" +
-	"jd\xd3XH\x1eB\x94d\xcb\x906\x04\xc1\xf4W" +
-	"?\x88\xdd\xfb\xc5\xcaWY\xcc\x07\x86\x10ex\x88L" +
-	"]\xb4\xe3\xd5\xfc'\x03\xa7_\x0dg\x1ebd\xce\x0c" +
-	"9-^\x18\x82\xdf9?$\x88\xb5\x86\xbf \xfe\x7f" +
-	"\x7fJ\xbc\xea\xb5\x08\xadq~\xe8\x83\"\xe4\xe0w." +
-	"\x0c\xbdV\xcc\xc6\xbf\x82\xbd\xc7\x1f\xfe\xed\xe4\xb1\xeb^" +
-	"cN.>\x87(\xff\xc6\x97\xa6\xfb7\x8e\x9c\xfaZ" +
-	"\x84t\x9d\x1f\xba\xde@\x83Y{\xe8\x97\x17\xf9\xa6\x87" +
-	"\x16\xbc\xae\x1f\x10\x11~\xc8!\xe67>\x07\x93\xf6\x9f" +
-	"\xc3\xb3?\xbc7e\xc7\xeb\x11\x0bZ\x9b\xb3[\xdc@" +
-	"0\xad\xcb\xb9V<D\x16\xd4x\xa6\xfd\xfeeO." +
-	"\xdb\xc5r\xf8\xf6\x1cB\xad]9\x98\x18\x7f{\xa3f" +
-	"s\xe3\x98\xde\xbb\xf5\x83\xd2 \x8e\xe7\x10r\x9d\xca\xc1" +
-	"\xf4\xec\x9c|\xfcL\xcc\xc4\xe6\xdd,\xc7T\xe5\x12\x95" +
-	"]\x9b\x8bQ<\xf6d\xbf\xef\x9b\xf9\xb9{#\x16\xd4" +
-	"\x92\xfb\xb2\x18\xc8\xc5\x0b\x9a\x99{\xad\xb8\x0a\xff\x0aV" +
-	"m\xf8\xf6\xce\xc2\xb2#{\xd9\xd3\x99\x9fK\xb6\xb7\x94" +
-	"`\xdb2\xc0\xf1\xe7\x9a\xd2\xa3\x14@S\x11\xb9\x84s" +
-	"v\xe6\xe2\xf5\xf0o\x1f^8q\xffW\x91\xd3\x0d\x1c" +
-	"\xb6Y\xcc\x1eFDb\x98\x1d\xc4\x03\xf8g\xb0\xf9\xe7" +
-	"\x9f.\xb4\xed\xad|\x939\x91M\xc3\x88\xa9z:e" +
-	"\xcb`Q\x9a\xcc>Y1\x0c3zp\xd4\x07g'" +
-	"\xf4\xab\x9b\xb3\x8f]\xe3\x9caD\x88\x16\x0d\xc3kt" +
-	"\xce\x9e\xfdh\xc7O\xcbB\x00\xb6\x0f#4\xdbE\x00" +
-	"n\x9d\xf7\xc1\x17i\xa7\xd6\xecciv|\x18Q\xf1" +
-	"\xa7\x08\xc05#\xbf\xda\xfa\xf9\xbe\x09\xfb\x99\xc9\xe3\xf2" +
-	"\x88Z\xf8\xb1`_\xdd\xdd7\xb4\xedg-\xe8\xd9a" +
-	"\xd8\xbf8O\xdeL\x0b\xbc\xee?<\xef\xfa\x03\x11\xdb" +
-	"O\xc9[)\xa6\xe7a\xf0\x81y\xfb\xc4e\xf8W\xb0" +
-	"\xf8\x9b/aH\xfb\xa6\xb7\x19\xed3;\x8fh\x92/" +
-	"_jk\xd9\xf7\xd6\x8e\xb7\xd9-\xc8y\xc4\xc6\xb4\xe4" +
-	"\xe1y\xbe\x0a\xbe\x7f_\xc1\xe9\xe4\x83,\xc0\xaa<r" +
-	"\xeck\x09\xc07\xcb7\xec\xbc\xec\x9e\x87\x0e\"K\x85" +
-	"\xf0F\xdef\xf1 Y\xcd\x81<\xcc\xb5;\xd2\xe6\xf7" +
-	"z\x98?r\x905\xfc\xce|\x82\xce\x9d\x8f\xd1\xed\xcf" +
-	"\xb9m|A\x91\xf07v\xbeE\xf9dAK\x09\xc0" +
-	"\x9e+>\x18:\xea\xf6C\xef\xb2\x18\xb6\xe5\x13\xe3\xb2" +
-	"\x9d\x00\x1c\xfe\xeb\x8d\xe5\x8b\xee=\xfa.\x8b\xa13\x9f" +
-	"\xf0\xfaq\x02\xf0\xa6-\xe9\x9d\xff\xb7\xe7X\x08\x00\x14" +
-	"\x10\xdd\x17W\x80\x01\xee\xe9}\x92\xab\xde2\xf4=\xc6" +
-	"\x1d\xcc)\xc0\xee\xe0\x827\x83\xef\xfc\xf0\x9ez\xc8|" +
-	"0\"\x1e\xbfh\x0b*\xef\xa5\xbf\xfb\xcd\x84\x8f\x0f\xb1" +
-	"'}V\x9b\xf4\x02\x99\xd4\xb12\xf3\xa7G\xbe\xbd\xf9" +
-	"\xc3\x88\xf3J/xK\xcc/\xd0\xe6X \xb6\xe3_" +
-	"\xc1\x8e'\x0e\x0e\xdd\xf6\x8f\xa6\xbf\x87\xab&\xb2\x14g" +
-	"\xc1\x09\xb1\x05\x83\x8dp\x17\x10\x87&\xe6\xaa\xb2\xb3\x87" +
-	"fr\x1f3\xab\xda9\x9c\xac\xea\x8d)\xf7N\xf9\xe6" +
-	"\xe6-\x1f#\xe92S\xaa\xd7\x0e'\x1c\xbaa8\x96" +
-	"\xa2]1\x7f\xf2/\xdbQ\xd6\xc9\xba\xb1q\x85\xa7\xb1" +
-	"\x96)\xc4\xcb\xfe\xe7s\xd7\xc5\xd4\x0e\x9d\xd0\xc9Z\xea" +
-	"\xfcBb\xa9K\x0b1\x82\xe0\xe9\xa5\xcf\x9f\xdb\xb4\xbc" +
-	"\x93\xdd\xf8\x8aB\xa2\xc0W\x13\x0c\x17\xaf\x9f\xfc\xf6\xc3" +
-	"\x8f\xfc\xa3\x935\x01\xbb\x0a\x09e\x0e\x10\x80\x99\xdb'" +
-	"^w\xf3\x8aIG\x18\x198UH\x94\xe5\xd6\x98\xed" +
-	"\x7f\xf8\xd7\xe29G\xb1\x1f\xc1\xe9\x07\xf1Q!\xf6\"" +
-	";\xc9\xdcW\xff;\xfb\x8b?_\xff\xcdQv\xee\x92" +
-	"\"\x82zL\x11F}\xe8\xc2=\x07\x16\xaeu|\xc2" +
-	"\x18\xb1\xa9\xf8\xb9-\xb8e\xefNe\xc4K\xe7>a" +
-	"\x15bU\x11a\xb3Z\xfc\xea\xc5\x81[\xdf\xbd6v" +
-	"\xec1\xf3\xc5\x96\"\"\x97\xc3\xef\xdc\xdd\xbfob\xe3" +
-	"1\x06\xe5ME\x19\xf8\xc9[~\xd7\xb8\x9f\x07\xf2\xc7" +
-	"YRU\x14\xd5h(\xf1rSKF\xdc\x98\xf5\xf7" +
-	"\xf8\xe3\xe1n*18\xeb\x8a\x8e\x88\xdb\x8a\x88^*" +
-	"\xfa3>\xd5\x8bk>\xfab\xf2\xfc\xda\xe3\xec\xe6\xe4" +
-	"\x11\x9ad\x8e\xc0\x9b\xfb\xa5\xcd\x9e\xbb\xee\xea\xfbNX" +
-	":?\xabG\x9c\x167\x8c \x88G`\xb9;\xba\xbc" +
-	"W}i\xcb7_\xb0<_1\x92\xa8\xd3\xda\x91\x18" +
-	"\xdb\x0b\xaf\x1c\xefL\x8d\xcd\xff2,\xe2\xc2\xbb\x10\xe7" +
-	"\x8c\xdc-.\x1aI<\xbf\x91m\x08.\xb8\x16\xff\xfa" +
-	"\xda\x9c\xb9_j\x96W\x8b\xfbJ\xc8\xc2\xe2K0\xaa" +
-	"\xd1[S\xbe\x16\xdb\xaf\xfc\x07\x1b\xf7\x95\x10\xa3}d" +
-	"\xc4\xe49/\xd7\\\xfe5K\xf5\x01%\x84\x1d\x07\x92" +
-	"W\x87\xdf/\xeeo\xbee\xd9\xd7xO|8\xe3\x8f" +
-	")9\"V\x97\x90\x93*\xd9\x87I\xb4~\xee\xb3\x03" +
-	"\xee\xe5\x06\x9eb)>`\x14a\xce\xf4Q\x98\xe2\xff" +
-	"\xf5Xm\x89\xdc\xf8\xdd\xa9\x08\xa1\x9b=\xea\xdf\xe2\xa2" +
-	"QdG\xa3\xf6\x89\x17\xf0\xaf\xe0\x98\xbc\xba\x8f\xfe\xfe" +
-	"J\xde\xe9\x08\xe0\x93\xa36\x8b\xdf\x8d\"|9\xeaZ" +
-	"^\x14\xca0\xf4\xb8\x7fn\xfc\xcb\x83m\x8f\x9ef\xbc" +
-	"\xc9\xf3\xa5S\xf0&\x87\x8d=\x16;\xfc\xc4\xf7\xa7\x99" +
-	"\xed\x9f,%\xbc3\xff\x81Ys\x1d\x9f6~\x1b~" +
-	"b\x84\xc8\x87Jw\x8b\x9d\xa5\x84\xc5K\xb1\xbbzY" +
-	"\xc2/_\xfd<\xf1\xf3\xef\xd8\xf3_WF\xac\xcf\xa6" +
-	"2L\xabQ\xbf\x1e\x1b\xf2\x87\x9ai\xdf\xeb\xa9\x04\x0d" +
-	"\xe2P\x19\xa1fg\x19\xde\xbe\xef\x05\xee\xf0\xf2\xa7:" +
-	"\xcf\x84\xcfG\xe2\xa2\x92?\x9e\x10+\xfeH\x1c\xd5?" +
-	"\x920zp\xd9\xda\xc9\xcdu\xc5?D\xb8&\xb5\xa3" +
-	"O\x887\x8d&\x91\xd7\xe8f\x04\xc1\xa4\xce\xaf\xaeV" +
-	"\xe7\x05\x7f`O\xb1}4\x11\xf99\xa3\xf1\xca\x8e\xbe" +
-	"]s,\xfe\x88\xefG$\xfd\xc1\x10\xf9\xd5\xa3\x09\xb3" +
-	"m \x00?l\xfd\xe2H\xee\xcdO\xff\xc8r\xe3A" +
-	"\x0d\xa0\x93\x00\xd4\x1f\x99\xba\xf7\xea\x17g\x9e\x8d8\x8b" +
-	"\xf81\xeb\xc5\x01c0\xbc0\xe6Z^\x1c\xe3\xc0g" +
-	"q\xfb_?\xdd\xda\xf6\xaf>?E\xac<\xdbqB" +
-	",\xc2 b\xbe\x03\x87,R\xe5\xcd\xad\x0b:\x0a\x7f" +
-	"f\x0e\xad\xcaA\x8ef\x91\xfc[\xe5\x86\x1f\xce]d" +
-	",d\x91\xf6\xe4/\xfd\x93bv-\xbd/\x18N\xc4" +
-	"8bb\x1do\x899\x0e\xe2\xd5:\x14\x1c3\x8f\xfd" +
-	"\xe2\xe4kk+\xf6\x05#\x16\xbe\xa1b\xb3\xb8\xad\x02" +
-	"\xbf\xb3\xa9\xe2Z\xb1\xb3\xc2\x8e\xf2\x82\xd3\x9cM\xaa\xe2" +
-	"k/\xe0\x9b\x9c\xad\xde\xd6\xb2\xb1rc\xa0\xb9\xc1\xed" +
-	"\x9dQ\xd0\xe6s\xabrV\xbd\x9c\xe6\x0fxT\xbf\x01" +
-	"g\xd3\xe1\x9cr\x8b\xe2-\xb8S\xf6\xb9\xa7\xb5W{" +
-	"\xfd\xaa\xd3\xdb\x84\xa1\xfd\x01\xbbG\xf5K6\xde\x86\x90" +
-	"\x0d\x10\x12\xe2S\x11\x92by\x90\x928\xe0\x95\x19\x00" +
-	"\x88\x03|\xd2a\xf8*\x03n\x8fK\xf6\x15(\xad\xb2" +
-	"\xf7&\xb7\xecq\x11\\\x1e\xd5\x8fX\\\x95&\xae\x8e" +
-	"&\xc5\xab\xfa\x14\x0f\x08\xa6\x84!\x00\x81A\xcd\x87\xa2" +
-	"\x9e\xaexd\x7fV\x9d\xd3\xe7\xe4[\xfc\x11\xfbf\xf6" +
-	"\xe3\x96}Yu\xce\x04\x9f\xb3%d#\xb9\xe6\xe4\x09" +
-	"^g\x8b\x0c}\x11\x07}\x99\xf9@\x9f\xcf\xc3+\x8d" +
-	"u\x00R_>\x06!#\xaf\x034\"\x15\xa4\\\xc4" +
-	"\x09Uv\x00\xc3\xb8\x00u(\x84R\xfc,\xdf\x0e\x9c" +
-	"aQ\x81\xba+Bz\x19\xe2\x84\x01\xf6\x04\xbf{\x96" +
-	"\\\x0e\x09>\xd9\xe9*\x07\x87\xcb\xdd,\xfb\xd5r\xa8" +
-	"\x83\x08\xa2\xd6\xcb3\x03\xb2_U|\xe6\xbe(UC" +
-	"\xc8Z\x83\x90\xd4\x97\x07)\x99\x83 \x85D\x08\x81`" +
-	"\xfa\xd3\xd6\xa4\xbd\xc1\xa9\x8eW\xfcj\x81\xd3\xd7\xacc" +
-	"\x86\x10\x92e\x98$\xb379[\xa1\xbf\x8dG\x00\xfd" +
-	"\xa3\x9f\x91_vz\xc8\x11\xb5@\x04\xcbQ.\xbbF" +
-	";\xf8\x02\xb7w\x9a\xa2\xcd\xca\xabQ\x0f\x0a\x03A\xa2" +
-	"\xa9\xd3\x11@b\xe4\x91\x8dW\x1c\x1e\xb9\xda;M\xc1" +
-	"\xc7\x96d`\x9a\x8dy\xf7.\x1e\xa4y\x1c\x08\x00I" +
-	"X\x91\x08s\x8a\x11\x92\xee\xe6AZ\xc8\x81\xc0qI" +
-	"\xd8+\x10\xe6c\xce\xbc\x87\x07i1\x07\x02\xcf'\x01" +
-	"\x8f\x90\xb0\xa8\x1e!i!\x0f\xd2C\x1c\x086[\x12" +
-	"\xd8\x10\x12\x96\x96!$-\xe6Az\x84\x03\xde\xed\xa2" +
-	"L\x94\xe6q6\xca\x1e\xfa_\x87\xbe>\x83\xc5\x9a\x94" +
-	"\x96V\xc5+{\x11\xa8t\xcc\xe1\x93\x9d~\xc5\x1b\xc1" +
-	"\x85\xa1\x0c\xed\xa3,\x90U\x97\xe6\xbcd\x8e\x0e\x13N" +
-	"\xa7\xc7\xa3\xb45\xb4\xfb\x9b\x9c\x1e\x8f!IV\x8c4" +
-	"\x94\x83\xa0_\x87\xc3\x8c\xd4\x0fA\x1d\x0f\x04}?\x06" +
-	"=G\x05Fi,\xc0L\x9d\xe5 G\x1fM\xd9x" +
-	"\xdc~\x952\x81?\x82Ktd5Jc\x81/\xe0" +
-	"5\x14\x17\xbb\xbc2s\xbf\x0e%\xa0\xb6\x06T\x88G" +
-	"\x1c\xc4G\xdf\xb1\x1bO\xe7\xf14\xc8^\xbf\xe2k\xc7" +
-	"\xdc\x96\xd0\x856\xf4\xcam\xe3\xb4\x07\xddj\xafFm" +
-	"\x02\x10L\x93\x1f&b\xb6P\x11\xa3\x1c\xa0Z\xa2\xee" +
-	"\xb1\xa0\xe9+\x0d\xb4z\x14\xa7\x0b\x13>\x82\xe6a\xa2" +
-	"\xdd\x1ah\xf4\xb8\xfd\xd3\xad\x14\"KN\xf9\xaeV\xc5" +
-	"\xa7Z\xcc\xab\x1f\x8bN\x97j\xef4 BVH\xd1" +
-	"\x88\x15\x90\x8bP\xc3h\xe0\xa1a<\x98r&VA" +
-	"*B\x0d\xe5x|\x02\x98\xa2&VC1B\x0dc" +
-	"\xf1x\x1dp\x00\x9a\xb0\x89\xb5P\x86P\xc3x<<" +
-	"\x11\x83\xdbx\"o\xa2\x04\x95\x085L\xc0\xe3\x93\xf1" +
-	"x\x0c$A\x0cv#\xa0\x11\xa1\x86\x89x\xfcv<" +
-	"\xde\xcb\x96\x04\xbd\x10\x12\xa7\xc2\x14\x84\x1an\xc1\xe3w" +
-	"\xe1q;\x97D\x9c\xd9\x00\xd4#\xd4\xa0\xe2\xf1{\xf0" +
-	"x,\x9f\x04\xb1\x08\x89\xb3\xa1\x06\xa1\x86\xbb\xf1\xf8B" +
-	"<\x1e\x07I\x10\x87}:2>\x0f\x8f?\x80\xc7{" +
-	"C\x12\xf4FH\\B\x96\xbf\x10\x8f?\x84\xc7\xfb\xc4" +
-	"$A\x1f\x84\xc4\xa5\x04\xfe\x01<\xfe<\x84\xc9#\xab" +
-	"'\x946\xaf\xec3t\x00\xd6\x97\xb2\x8b\x1a\xd5\x8eV" +
-	"\x9f\xd2\x8c\xa5\x82r\xb5\xfe\x7f\x03\xb2\xbbg\xc9\x10\x87" +
-	"8\x88c\x95\x09\xaf\xfa\xa9h&\x9a\x8e\x1a\x02\"\xa4" +
-	"M>\xd9\xa9\xca\xae\x0a\xacrb\x10\x071\x08\x82\xda" +
-	"t\x15*\x96i:\xe6r\xfb\x9b|\xb2L\xc6\xf4u" +
-	"\xa4\x11S\x0b\xb1\x88\x83X\xd4#M@\x99]7>" +
-	"\xba_\xa19\x02\xba\xa0\xff.v\x0f\xe7\xe2\x08wF" +
-	"g\xcf\x89>Y.h\x96\xd5\xacz\x87\x1c\xa16z" +
-	"<\x1b\xc1\xa2\xd9cKs\xc8\x0a\x8c\x7f\xba\xb3\xb8\xe4" +
-	"\xca\x08\xfd\xa3\x1b\xa4\x09\xee\x84\x16\xb7\xea\xc7\x92\x92l" +
-	"\xbc\xbfb\x16B\xd2#<Hk\x18s\xb4\xba\x11!" +
-	"\xe9I\x1e\xa4\xe7\xb1\x8c\x80f\x8e\xd6a\xcd\xbe\x86\x07" +
-	"\xe9\x05l\x8el\x9a9\xda\xe0CHz\x9e\x07\xe9%" +
-	",\x1e1\x9a9\xda\x86m\xd4V\x1e\xa4\xd7\xb1l\xf4" +
-	"\"\xb2!\xec\x9c\x82\x90\xf4\x0a\x0f\xd2~\xac\xc7U\xa7" +
-	"O\x9d\xe8nA\x0eY\x09\xa8\xb5\xe6\xb1\xb6\xc8-\x8a" +
-	"\xaf\xbd\xb2\x1d\xd9U\xd9O\x99+\xa1\xd5\xed2A\x9a" +
-	"Z\x03\xb5n\x8f\xc7\x8d\xd2\x9a\x14\x1f\xc3\x11\xd8\xcb\x1b" +
-	"\xe7\xf6\xc8\x08B`\x1b\xe4&\xc5\x8bx\x06A\xd81" +
-	"U\x04\\n\xb5^nU|\xa0\x86\xd1\x06\xef\xf8!" +
-	"\x1e\xa4'9\xa0\xa4Y\x85\xf7\xf6\x98\xbeaJ\x9am" +
-	"\xd8|\xbf\xc0\x83\xf4\x0e&\x0d\xa7\x91\xe6\x00>\x99\xbd" +
-	"<H\x9fc\xd2\x0c\xd6Hs\x0c[\xb3Ox\x90\xbe" +
-	"\xc6\xa4I\xd7Hs\x12C~\xce\x83\xf4-\x07\x09>" +
-	"EQ\xc3\x96\xea&{2\x84\xca\x08\xb75\xa1\xd2\x05" +
-	"\xc3xl\x94\x18\xb5\xc7\x8e&\xe5N\xd9\xa7\x9a\xcf\x8d" +
-	"\x1c\x8c.\x93\x16\xb2\x16\xa6\x02\xc2)f\xb8\x80\x08\xd3" +
-	"\xeb\x0a\xe2\x91\xd2\x9a\x0e\xd0\x9a\x83p\x08{\x96o`" +
-	"\x8f\x94\xa6\x16\x80\x86\xc9\xc2v\xec\x91n\xb0\x03G\xd3" +
-	"\x11fB]X=\x05q\xc2\x0a;\xf0F\x96\x03h" +
-	"\xc9VXR\x838a\xbe\x1d\xccr\x0f\xd0\x0c\xb0\xd0" +
-	"^\x898\xa1\xc5\x0e1F\x8a\x1fh2Dp\x16#" +
-	"N\x98d\x87^F\x8c\x074}#T\xe3\xf7\xc6\xd8" +
-	"\x1d\x9an*\xd7\xdc\xbbr\x08\xba\xfdc\x09e\x10/" +
-	"\xab\xe5!>l\xb9\x11(\x94\xeb\xd4'#-\xadN" +
-	"\x9fl\xe93\x9b\x9e\xa8Z\xa7iO\xd3g\xb6\x94w" +
-	"\xec\x95ti\xee\xb38\xe8\x90\xbd\xaa\xcf\xcd\x9e\xbc\x11" +
-	"\x86\xeb'\xdb\x8d\xaf\xdb\xe6t\xab\xff\xa9\xafk\xe5j" +
-	"[\xa1\xacg\xa2\x01\xea>\"\xc0\xae\x8aQ\xb5\xb4\x8e" +
-	"\x06\xccpC;\x1f\xc3\xe5\xeck \xaf\xc2\xeb-\xe7" +
-	"A\xba\x85Qa7a\x99\x9a\xc8\x83t;\xe3QO" +
-	"\xc5\xcb\xb8\x85\x07i:\x07\x09N_\xb3I;Z\xfc" +
-	"\xd1e\xc6\xe3\xc6\x9a\x12\x12\xcdr\xad\xbeo\x97\x1e\xca" +
-	"\"\x98\x01\x82Y\xaa\xe8:H$AE\x94\x00\xc4\xda" +
-	"\x0d\xa61o\x17\xd4\xd0\x0e\x91zZ\xd1\"/\xb7~" +
-	"\xe6X\xb8\xa3\xfaQ\xd7h\xac[/\xfb\xed\x01\x0f\xd1" +
-	"\x81}\x09\xb9\x06\x96\x91\x8d\x0d\x98\x82\x10p\x82\xd0\x88" +
-	"\x90\xc3\x1fh\xf4\xcbjP\xbeK\xf59\xc7+\x1e\xc4" +
-	"\xcb\xfe\xa0WQ+\xb0+\x86\xec\x8a\xaf\xbdG\x01V" +
-	"8-\xf8p\x9f\xdd\x8a\xf5Y\xae\xf4\xb3\xaeG\xd7n" +
-	"\xf6X\x9f\xd2\xda\xa8\xdc\x85\xe7\xb4cB\xc5\x1a\x18s" +
-	"0\xc6,\x1e\xa4B\x86o\xf2\xb1*\x1f\xca\x8342" +
-	"\xcc_\x0a\x0d\xa6\xacl}\x95W\xf5\xb5_gw{" +
-	"]\x98\x84\xb1\x84\x84B.!a\\.B\x09\x8d\x1e" +
-	"\xa51A\xf5\xc9r\xf8\xcbu>\xb7\xb7\xc9\xdd\xea\xf4" +
-	"\x10}\x9ah,\xd0\x99a\xb2\xab\xb1@\x19\x0f\xde\xce" +
-	"\x83\xe4a\x18\xdb\x8d\x07]<H\xad\x86\xf3*\xb4\xe0" +
-	"\xedM\xe7AR9\xb0\x07\xdc.jT\xec\xcd\xcc\xef" +
-	"V\xb7\x0bl\x88\x03\x1b\xea:Z\x0b?\xc6\x19n\x8f" +
-	"'\xda1F\x88\xac\x95\xff\xd3s&\x0d\x0d2\xf4\x18" +
-	"\xc78\xceK\x89<\xf9hi!\x0b!*6\x91\xa5" +
-	"\xb5c \x8b\x95\x85\x06j\x98$!I+\xec\xa9Y" +
-	"\xb1\xf8$\x12'\xe1\xe0\xab\xc5\xadF\x0b\x95t\xb6-" +
-	"hU\xfc\xa6\x92\xee6\x1e\xb7\xa2\xf4\xefV\xbd:\xf6" +
-	"\xb6\xe9\x8a\xb3\xc5m\x99\x86cQ\xb7\xeaL\x8c\xc0\x03" +
-	"\x89f\x03\x83\xb5\xbd`s<\xda\xfe\x11\xfa=Gi" +
-	"\xb2\x1aM\xc4%\x84\x10S\xf7|+|\xd0\xac%\xcf" +
-	"\"l\xc6\x04\x0e\x06B0\xa8\x0bW5\x1e\x1e\xcb\x83" +
-	"T\xc7\xc1@\xeebP\xf7\xefj\xb1x\x8d\xe7A\x9a" +
-	"\x18\xb6\x9e\x04\x97SuR\x7f;\x8a\x1f\x1f\x917\xa3" +
-	"\x8e\x85lm}Y\xc9\xb0\xf0\xcd\xa2\x9c\x12\x93&\xb0" +
-	"\xe0\xe6\x1e\x8b\x86\xc9\x9ez\xaaVg\xa8\x08%\x1b\xc1" +
-	"\xc7\x86\xcaf\x14l\x99\x95\x82\xcd5\x15lX\xc0B" +
-	"4$\x08f;_\x97|\xe9\x95\xdb\xb0\xd65\xf2'" +
-	"\xd1\xf6\x8b5.\x08f]9\x0c)\x1b\x05`C\xa8" +
-	"$xe/1\x82Y\x06\xbe\xef0\xbe\xafy\x90~" +
-	"4\x03\x813x\xec[\x1e\xa4sX\x0f'j\x8cr" +
-	"\x16\x0f\xfe\x8b\x07\xe97\x1c\x08\x80\xa6\x88\xcfc2\xfc" +
-	"\xc8C=I!pZ p\x01+\x98s<4\xd8" +
-	"\xd8\x04\x02\x00v\xf0~\xe3\xa1!\x96\xe4\x0fx-\x7f" +
-	"\x10\x03e\x08\xd5\xe30\xbe/I\x1f\xd8\xb4\xf4A\x1c" +
-	"IO\xd8\xf0x\"I\x1f\x80\x96>\x88'\xd9\x8fX" +
-	"<\x9e\x14\x1e\xf6'\xccp{]\x90`\x16E\x10@" +
-	"\x02\x82\x04,?\x86\xfb\x1f\x9a\x05\x8c\x92F\xd4\xcd\x86" +
-	"\x03\xbfY\xed2\xb3\x07\xa1Gji\xa9\x81\xa6\xd5\x80" +
-	"\xe4\xb4m$\x82\xa0\x15[\xa0\x1d\x88\x82\x90\x818!" +
-	"\xc6n\xf7\x05\xbc]\xba\xd5a\x96>\"\xa1\xa6O\xd7" +
-	"\xa0&\xf8dg\x0bc\x9c5\xff&\xae\x0c;6\xaa" +
-	"K\x09\xa8\xf8\x8f\xec\xf3u3\xd1x\xc5#\x9bj\xcb" +
-	"Z\xa9\x18\xfc^\x9da\xaa\x14\xc3^\xd7\x16GQ(" +
-	"\xa1:\xa4k\x9f\xc3(\xab \x93\x88\xb4\xdd\x05h\xa7" +
-	"\xae \x14\x13\"\xa6\x11y\xee&\xa3O\x9d\xca\xff\xb3" +
-	"2Ix\xe5\x87&\xfc\xacu\x84\xb5\x8aP\xf1\xa1A" +
-	"\x82\xd9a\xa4s,\xabz\xbb\xb4\x9e\x16\xb9\x1eV?" +
-	"X\xe2\x01\x9a;rhQ\x9fIa\xda<\x0a\xb4\x18" +
-	"\x88\x1dcN\x88\xb3\x07i~\x09\xd9e\x8f\xcb\x92\xd2" +
-	"V\x9e\x82\x95\xf9c\xcb[f\x9a\xaeg\xe52\x9aA" +
-	"gH\\i\xa5\x86\xb1\x99\xc9\xe3A\xba\x8a\x8b\xac\x0c" +
-	"\xb0\x0eY\x94\x82\xd4\x0d\xce4b\xc25\x8f\x15\x13\x86" +
-	"V\xc7\x81\xb6\x8c\x083\xeb\x11'\xb8\xed\x00\xb4}\x97" +
-	"i\xac\x9d\x8a\xa3n\xc9\x0e\x9c\xd1h\x01\xb4=X\xa8" +
-	"\xaa'\x119\xf0F7\x1f\xd0\x9el\xa1\x08\xeb\x84l" +
-	"{P\xf6\xba\x94\xb6\x16R\xbc(\x87\x0e=\x15W\x1e" +
-	"R\xd4(\x07\xbb\xd3\xd7\x1cz\x10a.\xa0K\xf6\xab" +
-	">\xa5=2\x85\x17\x05.\xdc\xbf\xb0\xb6H\x16\xbe\xe9" +
-	"\xef\x8a\xdb\xad=_+{wiU\x00\xab\xf0\xb4\x87" +
-	"y\x00\xa3\xd1:\xcc\xaf\x8b\xa2\x91\x9d\xaa3\xd2\x15\x0e" +
-	"O\x8f\xfe\x9e\"\x12P\x1c\xbc,\x9beQ\xda\xdf\x04" +
-	"\x8b\x91\xde\xc3l\x96Ei\xdf\x19\xd0\x16n\xa14\x83" +
-	"\x96Ei\xfb\x13\xd0\xf6m\xa3,\xeaq\xfb1\x1f5" +
-	"\xcbj\x94\xaa\xa8\xa5\xaf\xdcu=\xd8\x89]\x8d\x09J" +
-	"\xb3e9\xa9KF1J\xf6]3\x8aGi\xb4L" +
-	"\x15\xb3T\xed\xc6\xd52\x1c\xe7\xb4fZ\xc2\xbc$\xe7" +
-	"9\x9e\xbb\x18\xbcT\xdf\x19\xf5\xb2L\x08\xfcg\xb9\xef" +
-	"(\xa5x+\xd2\xff\xee\x8a5Y\xa6Ov\xba\xba\xcd" +
-	"[X\xda\x1a[\xb4*\x9a\x156v\xcb\x1a(\x08f" +
-	"\x0f^\x97\x0e3\xe1\x0b+s\xd3\x032r\xe1\xc9\xc9" +
-	"(a+[\xad\xa0SE\xab>R\x15n\x9d\xe9d" +
-	"cKF\xd9C\xa2\xd9\xd1\x15\xa6\x83\xb8\xf0\xd0\x04\x11" +
-	"\xc7(\x16\xab\x06\xda\xdae\xb4]\x17\x15\x13;\x02`" +
-	"\xf4\xa9\x03\xed\xbc\x16R\xb0\xf0\xc7\x1b.\x93C\x8bp" +
-	"B\xe5\xdeH\x9d\xdd)\xfb\xd4k\xa6;\xbdv\xaf\xec" +
-	"\x89^>0\xec\xee\xaab\xb3\xde\x02\xba7\xb8\xda\xc7" +
-	"\x94[\xf8r-jX\x87\x09\xf0,\x0f\xd2V&j" +
-	"\xd8T\xc6\x94[bx\xad|\xb0-W\xaf>\xbc\x12" +
-	"\x9e\xb2jT\x02^\xd3}ht\xab\xfe:\xd9\xd7\x80" +
-	"\xd2\xe4&\xc5\xeb\x82>\x88\x83>\x08\x82\x01/\x81\x93" +
-	"\x11\xb8\xcc\x08\xc0\xa9\xba\xbd\xcd\x86\xa8z\x15\xb5\xcb\x98" +
-	"1\xea\x91\x87\xdbQ#\x19\x17\xe1\x07\xe6Z\xf8\x81Q" +
-	"sq\xcei\xaa\xec\x8b\x08+\xc2\xaa\xf5\x16\xd5e6" +
-	"\xab\xe3\xf6\xf6\xbcVOC\xeb\x9e&\x11\xebM\xe7*" +
-	"\xd4~]R\x02&\xb2L\xff{B{\x0b/\x9f\xa4" +
-	"{\xbbU/>M\xe3&\x987g4\xcf\xbb\x87\xb4" +
-	"\x8a\x08\xc3\xb8pmIw\x13-c\xc0E\xb2\x81C" +
-	"\x996\xcd/\xab\xf4\xe8\xd3\x9a\x94\x80W\x8d\xa8\xecE" +
-	"/\xbb\xe8\x0cz\x89\xda/6j\xeb\x93\x8e\x8f\x02Z" +
-	"g\xa5\xbak\x1b\xf1\xc9\xa4\xcf!\xd1\xbc\xefe\xed]" +
-	"Y\xa6\x90\xbaM\xc2\xd2\x8c\xbb\xdd\xa2\x09\xc6\xca_3" +
-	",DwL^\x16E:\xbb\xb1!$\xd3B\x98\x84" +
-	"\xf7\xb5k\x05D:\x0f\xab\xc9\x8cy\xb6\xa7\x9a\xd5d" +
-	"\xaa1w\xe2\xb9_\xe2A\xda\xcb\xe4Yva\x03\xfe" +
-	"\xba^\x85\xa5\x1a\xf3@\xa5^\x85}\x8f\xd1\x98\x07\xa7" +
-	" $\xbd\xa3Wa\xf5&\x0d\xe1$~\xfdK-M" +
-	"\x13\xadS\"\xbc0j\x91\x9f\x8b\xe8\x97\xb0\xee\x8c0" +
-	".\xe9\xe8\xae\\\x0f\xfa\x19\xa2\xe8\xd2\xae\\\x99\xa1\x1c" +
-	"\x04[d\xbf\xdf\xd9,\xb3\x98\x13\xcd\x1e\xeb0O\x92" +
-	"\x0b\x89\x9fke\x7f\x02~7\xcc\xfd\xcb\xb0Js0" +
-	"\xce\x1f=\xa5\xda\\\xd3\xf5\xb3\xfb\xe5\x99F=_u" +
-	"\xb7\xc8\xb4\xd7\xa3'>Qh\x93VW\xf5\xc5\xa1l" +
-	"9\x81-\x9a\xb3\x05L\x8b\x0dWQ_Dw\x19\x0c" +
-	"\xce\x9f\xa23\xf9Xf\xaf\x15x_\xa3y\x90&s" +
-	"=l|\x09-6\x9aWK\xac\xfd\xf8\x88,l7" +
-	"\x11RW\x99\x90Hg+\x8a\xe7\x16\xa60\xba\xcb\xaa" +
-	"v\x13\x0fr\xa1e\xa3j/\xaf\x05\x11\x83\x0dl\x87" +
-	"Ru\x19<\xccP\xf6#,\xad\xef\xf1 }br" +
-	"Q'V\xff\x1f\xea}\x14T\xd6\x8f\xd53}\x14T" +
-	"\xd6OV\x9a}\x14B\x0c\xa7\xc9\xfa\xa9z3wK" +
-	"\x13\xaa\xc2\x99z&Ok\x07\x92N\x15\xceg\x98y" +
-	"ZF\xe6\xc3\xb3#i~\xd5\xa9\xca\x90`vg\xeb" +
-	"f\xd1\xa2\xb9\xa9C\xf6\xbadW\x85\xd9\xec${]" +
-	"\xf5\xb2\xd3\xaf \xf0Z\xfa\x044\x0d\xc8\xd4\xe5z\xd8" +
-	"F\xd8S\xd7$#\x8a\xd6\x8eR\xbd\xe0\xc2\xeb\x7fi" +
-	"$\xf5g\xc6\xdc\xf4\xb6,\xd0\xbb\xefL\xccMo\xa6" +
-	"\x02\xbdT\xc0\xb4\"\xd3\x96u\xa0\xf7\x89\x85\xf4\\-" +
-	"\xe6\xd6\xfa/\x12f\xb8=\x9erHhs\x86\xbb\xde" +
-	"\xb4%:\x90F\x08\x81\x972\x92,\x85^\x9b\x01z" +
-	"\xb7Y\\\x0aS\x10'.\x02\xbc\x18z\x8d\x05\xe8\xdd" +
-	"4q64\"N\x0c\x00^\x0e\xbdr\x01\xf4~\xbb" +
-	"\xe8\x86Y\x88\x13\x9d`\x07\xde\xb8-\x04\xf4N\x8f8" +
-	"\x89<\xad\x05;\xd8\x8c+\x8d@oH\x88\x15\x04s" +
-	")\xd8!\xc6\xf8Z\x00\xd0{\xd1b>\xe4\"NL" +
-	"\x07;\xf42\xae:\x03\xbdR'\x0e O\xe3\xc0\x0e" +
-	"v\xe3\xfa-\xd0\xaf'\x08\x17\xea\x11'\x9c\xb5C\xac" +
-	"q\xbf\x0f\xe8\x15@\xe1T%\xe2\x84cv\x883\xbe" +
-	"\xa5\x00\xf4\xb2\x85p\xa8X\xeb\xc6\xe9m\xdc\x9d\x02z" +
-	"\x11G\xd8^\xa9u\xe3\xf41\xee/\x03\xbd\xe8)\xac" +
-	"\x9e\xa5u\xe3\xf45>6\x00\xf4\x0e\xb6\xb0\xc4G\xba" +
-	"q\x82\xd4\xbfB\xbc\xb3\xa5\\\xd7\xbf\x1e\xcfXdw" +
-	"\xaaN\xf3\xff\x06\xe4\xd0X\xd5\x1c\x1a\x87\x1c\xda\x99\x9a" +
-	"C\xe3\x91]\xf1\xc8\xe5\x90\x80-\xad\xd9\x8cCk\xb5" +
-	"\x08\\\xe5\xd0\xa1\xa7\xe3\x98\xee\x1b\xdd\x18\xb2\xb3;\x8c" +
-	"!\xda[\x81\xd2\x88\x89\xb5L\xcdZ\x16\xb8#\xea\xae" +
-	"]\xd4\x03\xbaJs\x91\xce\x80\xf0\xe2~\xaeY\xdc7" +
-	"j\xfb\xb9lm_/>\xba\xcb\xcc\xda\xbe\xa1\xff\xd8" +
-	"\xe2\xbeU}\x87^4\xd7TS\x8f\x8a2\x967\x1b" +
-	"\xac\xaa\xbe\x97\xe4\xbaFI}Y\x04\x80\x95]\x07\x80" +
-	"\x11j\x98\xf4\xe8Dk\xea\xbb\x86\x86L\xd5\xf6\xc8\x0e" +
-	"\xfc\\\xb3\x03\xdfh\xc0\xcfe\x1b\xf0u\xca\xcf/c" +
-	"\x1b\xf0u\xca/\xc2\x90\xf3x\x90\x1e`,\xcf\x92b" +
-	"\xb3+\xbf'\xe5\xb6\xae\x0e\xa4\xeb\xa2\x8f\xb11\xa3\xd1" +
-	"$\x91\xac5Gk4I\xaf$\xbd:)\xf8\x0fO" +
-	"\xbaO\x88w\xd0\xe1\xd7D\x8f\x12\x91\x94\xfb\xbaj." +
-	"\xd2\"\xc4n\xfa\"\x14u\xba\xec\x8b^\xf1\xb6l\xbc" +
-	"\xb5r\xdezv\x9b\x87\xf1\x05\xc7\xe9m\x91\xdd\xfb\x82" +
-	"\x96\x0d\x94\xac\xd3\xd2/2\xe99\xd6\x99\x80g2\xed" +
-	"\x0a\xfd,\x09\xd0\x1b\xb8!v\x85\xde\xba\x05z\xa3X" +
-	"\x9cM4\xf8L\xcd\xae\xe8\xdf\x01\x00\xfau\x14Q&" +
-	"\xefN%v\x85~\x7f\x01\xe8\x8dk\xd2Z\xce\x89U" +
-	"\xc4\xae\xd0\xef\xbf\x00\xfd,\x82X\x0a\xf5\x88\x13\x8b\x88" +
-	"]\xa1_\xc5\x01z\xb3X\xcc\x86\x1a\xc4\x89\x03\x89]" +
-	"\xa1\xf7\xbe\x80^I\x13\x05\xf0\x19v\x85~\xfe\x05\xe8" +
-	"\xf5I\xe1\x82\x8f\xda\x15z\x83\x1d\xe8\xa7\x1d\x84Sw" +
-	" N8\x8e\xed\x0a\xbdo\x0d\xf4;\x0c\xc2Ge\x88" +
-	"\x13\x0e`\xbbBo\x95\x03\xfd@\x81\xb0\x13\xdb\x95M" +
-	"\xd8\xae\xd0K\xef@?\x13$\xac\xc5ve\x15\xb6+" +
-	"\xf4\xba\x1f\xd0+\xdb\xc2\xd2\x1a\xc4\x09\x8b\xecA\x9a\x0a" +
-	"E\xbc\xd2X\xae\xa5\xac\xcb!H;\x1d\x10\x8f\xed\x06" +
-	"-w\x94\x87\xf8Q\xe1\xfd\x9aA\xca5(\x8d\xf0\x8d" +
-	">\x82\x95>J#QE9\x04iY\x0e%\xe0\x91" +
-	"rph\xd9\xfcr\xe8\xd0\x0b;\x14k{\xb5\x179" +
-	"4s\x81\xad\x8b\xae\xd3\xc8D\x16)BjY\x1aT" +
-	"\xbbS\x95\x99\xee\xba\x1a\"\xb1)\x9a\xc4\x0a\xc5\x08i" +
-	"m\xd1n/F\xd5\xe1\x0bx\xbdnos\x1a\xf1 " +
-	"{\xd4\xca\x19\xa5\xc3\xd0Rn\xa2\\t!\xb1\xb9f" +
-	"\xad\x88\xb9\xca3nTdC\x06B\x0d\x83\x81\x87\x86" +
-	"<\xf6FE\x0e\xe95\xc8\xc2\xe3\x85`8\xedb>" +
-	"\xb9\xd9\x90\x87\x87\xaf\x02S{\x8a%\xa4e\xa1\x10\x8f" +
-	"\x8ff\xda!\xc4Rr\xa3b$\x1e/\x073R\x17" +
-	"\xc7\x10<\xe6E\x0ez\xa3\xa2\x8a\xdcl0.l\x08" +
-	"\xf6\x18\xad%\xa2\x96\xc0\x9b73b{i-\x11\x93" +
-	"\xc82\xeb\xf0\xf8-\xe4F\x85]\xbbQq\x13\xb99" +
-	"a\xde\xd8\xe8\x1d\xab\xdd\xa8\x98J\xd69\x19\x8f\xbb\xa0" +
-	"\x8b\xe85\xa4\xed\x89&\x09\x9cM\xaa\xdbl\x9f\x88\xa8" +
-	"\xae\xea\xffW#puYq\xb5\xb8\x9f\xa5\x99\x13\xcb" +
-	"\xbe\x0c\x87KV\x9dnO\xb4J\xd9X_\x1aq\x87" +
-	"\xccB6\xfd\xee\x05\xd0\xcf\xb1`s\xc1\x091\xf6\x84" +
-	"VE\xafr\xfd\xff\x00\x00\x00\xff\xff\x1b\xc9\xf8\xfb"
+const schema_9efe3d1253432936 = "x\xda\xac|{|\x14E\xb6\x7f\x9d\xee\x09\x93 \x90" +
+	"\xb4\x1dV\xc3%;\x12\xc0%Y\x08$<\x93KL" +
+	"\x08\xcfD\"LB\x04q\xd9\xb5\x93i\x92\x91\xc9\xcc" +
+	"\xd0\xd3c\x88?\xb9\x11\x95E\\\xdd\x95\xbd\xe2\x8a\x82" +
+	"\x82\x0b**\xe2\x03\xae\x0fD\xe5\xb5\x80\xca*>V" +
+	"@\xb3\x0a\xea*(\xeb\xb2\x8ao\x98\xdf\xa7Nwu" +
+	"\xd7\xcc\xf4$\xc1{\xff\"\xd4\x9c\xae\xc7\xa9\xf3\xf8\x9e" +
+	"S\xa7j\xc47\xfd+\\E\xbd/(!B\xdd]" +
+	"BZ\x8f\xd8\xfdw\x1c\xb9e\xeby\xb1%D\xba\x10" +
+	"\x08q\xb9\x09\x19\xb9\xb0\x7f1\x10W\xacd\xcb\x90\xbf" +
+	"\xfeng\xde\x8d\xc4\xdb\x17\xd8OW\xf4o\x00\x02\xb2" +
+	"\xda\xbf\x9c@l\xe7\xdf\x17\xec\xbewWh)\x91~" +
+	"\x06\x84\xa4\x01%X\xda\xbf\x92\x12\xdc\x86\x047\xb6M" +
+	"\xba\xe5\xfe\x0c\xed\xb7\x06\x01v\xb0\xa9\x7f?\xda\xf72" +
+	"\xd5\xd7\x0e\xe9E7\x13\xa9\xaf\xf5\xe9\xca\xfe\x05\xf4\xd3" +
+	"5\xf8\xe9E\xcf>}\xe0\xab\xf7\xabn&R\x1f1" +
+	"6&\x7fb\xdd\xf9eg\xef%\x04\xe4\xed\xfd\xef\x96" +
+	"\xf7\xf4w\x13\"\xef\xe8\xbfW.\xc9u\x13\x12[r" +
+	"t\xc4\x9c\x1b\xdaz/7\xd6`\xf46 \xb7\x9a\xf6" +
+	"6,\x97\xf6\x16\x9c\x93\xfe\xe5\x8d\xa1Wo\xe5g\xea" +
+	"\xcd=\x9f\x12\\\x81\x04\xefl\xd9\x14^\xba%\xfa{" +
+	"n\xa6m\xf4wWl\xd1\xfe\x81k7\x0cT\xfe\xc0" +
+	"\xcfT\xc9\xcd\xa3\x9f\xfa\xf1\xd3\xedO\x7f\xff\xd0\x0b\xf5" +
+	"\x9bo'\xd2\xcf-\x82U\xb9s)\xc1\x06$\x18X" +
+	"\xbf\xe2\x9e_\xff\xc7oV\x10\xa9\x0f\xd8KIK\xa3" +
+	"k\xd8\x93\xfb\x9c|\x80\xaea\xe4\xfe\\\x0f\x10\x88\xed" +
+	"_\xb5d\xdc\xc5\xfd3\xfe\xc8\x0f\xd7\xf1\xf3b\xda\xdb" +
+	"\xc7?\xa7\xbd\xe5\x0e<\xb9\xa6\xfar\xcf\x7f\xf3KI" +
+	"\xf3\xe0p\x92\x87\x12|\xf7f\xf1\xe1\xf3\x17\xad\xffo" +
+	"\"\xc9\xe6R\xe4\xc9\x9e\xef\x89+v\xe8\xde?\xb7\xf7" +
+	"(\xaa^it\x8dk\xcc\xf7\xd4\xd25\xce\xc8\xce\xbe" +
+	"\xfb\xc9#\xfd\xef$\xd2\xf9\xacO\xb9\xaf\xe7\xdf\x04\xe4" +
+	"\x1c\xec\xb2\xf2\x7f\\\x1f?\x99\x16\xbe\x93\xe3N\x89\xe7" +
+	"j\xfae\xc1\xb2\"\xef\x1b5\xed\x7f\xe2\xa7;\xd8\x83" +
+	"\"0\x0c?\x0d\\\xf9\xdb\xe9\xfe\x8d\xcf\xac\xe2\xa7[" +
+	"c\x10\xd4#\xc1\xdf\x87/y\xf0\xf7\xdb\xb2\xee\xe6f" +
+	"\x15\xf5\x94\x02q}s\xed\xe6\xf9\xd53\x7f\xb8\x9b\xfb" +
+	"p\x9e\x07%D\xc5\x0fo]\xb0 V\x7f\xe7\xdd\xf7" +
+	"\x10o\x1fpq|u\xd3\xd9/\xf5\xbc!\xaf\xf0\xd0" +
+	"on\xf3\xbc/\x10\x88]\xd0*\xfe\xb8l\xe0\x03\xf7" +
+	"\xf0\x13\xdd\x93\x87\x12p \x8fv\xf7\xe0\x89\xb1\xd1\xab" +
+	"\xf3\xde\xbd\x87H\x17X\x04\xa7\xf2j)\xc1\x19$\xf8" +
+	"\xdd\xcfO>u\xbe\xfe]\\\x0f\xb9\x03\xfbQ\x82\xc1" +
+	"\x03)A\xfa\xc3Y\xdb\xfe\xeb\xbe5\xab9.M\x1e" +
+	"\x88\x9a\xd4\xd0\xd8\xd1c\xd3\xcb\x0f\xac6\xb6\xc4\xe0\xef" +
+	"\xb0\x81\xdf\x13\x90\x8b\xf0\xcb\xaa\x0ff\xdc2r\xf2." +
+	"\xfe\xf7\x91\xde\x81\x86x\"\xc1\x17Ay\xda\xfb\xc3\xab" +
+	"\xeeMX+nn\xdb\xc0\x87\xe5%\x03\xe9'\x8b\x07" +
+	"\xce\xa6\"\xb4+\xfc\xedwc>\xbf\xf0>J\xcc\x0b" +
+	"\x9cH\xa9;\x06\xbd!\x1f\x1fD\xa9?\x1e\x84\xd4\x1f" +
+	"]\xf3\xd5\xb6\x81\x97\xff\xc7}I\x8a\xe6\xbfx\xa7\xbc" +
+	"\xf0bJ\xd9r\xb1[\x90\x9f\xfd\x05\xd5\xb4o\x8f\x7f" +
+	"\xbf{\xc6\xeb\xf7\xdd\xc7\xadq\xdd/\xaa\xe9\x1a\xffz" +
+	"v\xa8\xeb\x11\xed\xaa\xb5tT\x81\x1b\x15\x17{\xdb/" +
+	"\x8e\xc9\xabh\x07\xf2\xca_l&p\xe6\xd6\xbd\xfd?" +
+	"=o\xe3:n\xb9EC\x04\xba\xdc\xd1C\xe8r{" +
+	"\x9e\xf8\xaep\xd7\xeaK\xd6\xf3*\xa5\x0eA\x19_\x88" +
+	"\x04\xef-m|\xa2y\xc0\xa6\xf5\xbcT\xad\x18\x82{" +
+	"\xb1\x0a\x09n;\x15y\xef\xdao_]oZ\x04\x9c" +
+	"\xe8\xf6!\xa8F{\x86|B &G\xf7\xcd\xde=" +
+	"\xa6\xc7\x03\xbci\xcaG\x85\x7f\xb1\xa0z\xeb\xfe\x85\x19" +
+	"\xfc/+\xf3\x1b\xe8/\xb3\xe7\x0f\xfbS\xfd\xedO=" +
+	"\xc0\x9b\x99%\xf9\xa5\xb4\xd3\xe5\xf9t\xd4\x92\xabg\xfe" +
+	"\xecP\xd6\xfe\x07\x89\xd4G\x88\xe3\xe5\xa6\xfcc\xf2\xb3" +
+	"\xf9t\xfd[\xf3g\x10\x88=\xb5|\xfb\xae\xe7\xe6\x7f" +
+	"\xfd\xa0\xb1@\x1c\xe3`>\xaab{\xbf\xa3w\xde\xf0" +
+	"\xc8\xe8\x8d\xc4+[Fw{>\xf2f\x07\x8e\x91V" +
+	"\xdf\xef\xc4\x03\x9b\xf5\x8d\xe6\xd2\x05Jp4\x1f\xad\xf2" +
+	"\xc9\xfcV\x02\xef\xcf\xee}|\xf7[7mL\x9cB" +
+	"U\xc11\xb9\xbe\x80N\xc1[0\x96@l|\xdb\x17" +
+	"\xf7\xa6\x8f\xbf\xe9a\xc7\xfd\xaa/\xd8)\xcfC\xe2+" +
+	"\x0a(\xb7N\xfd\xabRZ^\xb2\x05\x89\xd3\x12\x89\x87" +
+	"\xfd\xf2\x88\\\xf2K:\x8f\xd1\xbfD\x91zd\xe0\xa1" +
+	"1\xfe\xc1{\x1f\xe6V\xb7|(\xae\xae\xe6\xdd\x0ey" +
+	"\xd9\x83\xf9\x8f\xf0\x1c\x8c\x0eE\x0e.\x1eJWw]" +
+	"\xc1E=7\xbe\xd4\xf8\x08\xafd\xeb\x86\xa2\xb5\xdd\x88" +
+	"\x04\x9boxa^\xdfCw<\xc2\xef\xfc~\xa3\x87" +
+	"\x83H\xd0\xd6\xf3\xe8\xfd\xdb\xd6^\xf9(gON\x19" +
+	"\x83\xbf\xaf\xee|\xff\xfa\xc8;\x9b\x88\x94\xc3~\xe9\xa0" +
+	"_\xbab'\x1e\xfaq\xc5\x91\x8a\xd2\xc7\xe8\xf28%" +
+	"@\xe6\xca{\x86\xfe[>8\x94R\x1f\x18\x8a&\xfa" +
+	"7[F\x7f\xad\xd5<\xf7\x18' \xdf\x0dC\xaf\x06" +
+	"=\xe7\x8d\xbf8\xf4\xd6f~\xf6G\x87\xe1\xe4\x8e\x0f" +
+	"\xa3\x93+S\x7f\xf3\xd8\xf1/\xfe\xb69\x91\xe9\xa8\x9a" +
+	"\xbd\x0b\xdf\x90s\x0a\xe97}\x0bq\xa0U\xbdr\x06" +
+	"\xa6\xcf}\xe8I\xbe\xbb\xa2\xe1\xc8\x8c\x92\xe1\xb4\xbbm" +
+	"\xf7\x04\xa7\xad\xdd\xb2\xef)\x9e\x19\xf3\x86\xf7D\x1b\x89" +
+	"\x04\xbf\xaeyv\xd9\x94\xe7\x1f\xdc\xca9\xf7\xa5\xc3\x0b" +
+	"\x80\xb8\xbeX<\xec/\x1d\xb9}\x9e\x8e7\x11\x93\x05" +
+	"\xb7@\x88\xdc2\xfc\x8frt8\x9d\xd2\xc2\xe1\x9b\x09" +
+	"\xc4\xee\x0fn\xbfe\xfak\xe1\xa7\x13\x0d\x0a\xee~\xc6" +
+	"\x88cr\xdf\x11\xf4/iD+\x81\xd8\xf3\xab\xdf\xde" +
+	"\xd5c\xde\xc0g\x88\xf7BK\x80\x97\x8e@\xdd]1" +
+	"\x82\xce\xe9\xe1\xc1US.\x1a\xf1\xbbm\xfc\xaa\xb6\x8e" +
+	"@&m\xa7\x04_\x0c\xda\xfb\xe9\xf59\x0d\xcfs\xbb" +
+	"4\x02w\xe9\x87_\xef::\xe6\x86#\xdb\x8d\xfd3" +
+	"$\x7f\xcf\x08t%\x07p\xe8\xd6\xebJ\xff\xf3\xfb\xff" +
+	"\xf7\xe9vnc\xf2\x8b\xd0M\x9d\xf5\xeeR~\xbeP" +
+	"}\x81\x97\xbb\xbeE\xf8in\x11\x9d\xd4\x80\x17\xdeL" +
+	"\xdf\xfd\xe1\xdd/\xf0\x93*+Bo3\x19\x09\x8a\xb6" +
+	"\xbd0lm\xf4\xc4\x0b\x89;\x87^\\-:!/" +
+	",BSY\x14\xa3;w\xf9s\x0b\xb6,\x1d\xd8\xf3" +
+	"\xc5D\x8e\xa1@\xb5\x8c\xfc^n\x1bI\xff\x8a\x8e\xa4" +
+	"\xec\x8d\x14\xf6\xfe\x9f\xaf\xb3\xc6\xbd\x98d\x81\xa5Q\x7f" +
+	"\x94sF\xa13\x1e5U.\xa3\x7f\xc5zN;\xf4" +
+	"\xe3\xc7\x1d\x97\xbe\xc8\xadq\xf0(\\c\xc33\xcd\x91" +
+	"\xcd\xa3\xe6\xbd\x98d|\xa4Q\x0f[\xddP\xcd\x1f\xf2" +
+	"\xd1Y\xb1\xf1\x8ee/\x99RCeod\xce(D" +
+	"K\x83G\xd1\x09\xfds\xf8\xe0\xb7n\xcc\xd9\xf6R2" +
+	"\xf6\x1a\xb5S\xde\x83=\xed\x185U>\x8e\x13\xea\xb5" +
+	"\xe1\xe9\xcb2^\xfc\xcf\x1d<k\x0f\x1a\xbdu\x8c\xa2" +
+	"\x9ck8\xd5\xf6\xfb\x95kW\xc6\x11\xc0h\xe4}\xc6" +
+	"hJ\xf0\xd7=\xd5O6\x94\xf5\xdciJ\x8cA\x91" +
+	"?\x1a\x99_4\x9an\xec\xe19GO\xa5\xcdj\xda" +
+	"\xc9\xcb\xf9m\xa3\xd1?\xae\xc4.\x9e;=\xf2w\x8d" +
+	"\xa3^\xdbE\xbc\xd9v\x17[\x0d\x8a\xed\xd8\xc5\xea\xb5" +
+	"}\xbeh\x12o\xd8\x9d\xb4\xa6\x9c1\xcf\xc9\x03\xc6\xd0" +
+	"5\xe5\x8e\x99*W\xd1\xbfb\x937}~\xcd\x88\xd2" +
+	"#\xbb\xe3\x14o\x0c\xae\xa9l\x0c\x1d\xef\xa9\xbe\xe5\x7f" +
+	"\xa8.y\x97\x11\xa0(\xce\x1b\x83B\xee\x1fC\x87\x13" +
+	"_9t\xf3\xac}\x9f$\x0f\xb7\x7f\xcc\x93\xf2\xc11" +
+	"hM\xc6L\x05y\xcdX:^\xd37_\x9fi\xdd" +
+	"]\xf9\x17nS\x97\x8eE\xe4\xf0@\xceS\x17\xc9\xde" +
+	"9\xfc/-c\xa9\x02\xc7\xc6\xbeyzz\x9f\x99K" +
+	"\xf6\xf2s\xac\x1f\x8b\xc6a\xdeX:Ge\xf1\xe2{" +
+	"\xda\xbf^\x19Gp\xdbX\xe4\xeaJ$\xf8\xf5Mo" +
+	"~\xe89\xbe~/\xcf\xd5\xadc\xd1\x89nG\x82\x89" +
+	"\xa3>\xd9\xf2\xc1\xde\xe9\xfb\xb8\xc1;\xc6\xa2)\xfd\xaa" +
+	"p\xef\xcc\xeb.o\xdd\xc7\x03\x9a\xfdc)`<\x80" +
+	"_z\xa2/E\x0e\xdd4c\x7f\xd2\xf2O\x8e\xbd[" +
+	">M\xd7,\x9f\x1a\xbbW\xf6\x8f\xa3\xab\x1fvp\xea" +
+	"\xd4\xaf\x8b\x9a_q4/\xdeq/\xcb\xf3\xc6\xa1'" +
+	"\x1aG\x19[\xfc\xd9Gpq\xdb\x13\xafp\xe6}\xeb" +
+	"84\xbe\x1f=\xd3\xda\xb2\xf7\xe5m\xaf\xf0\xeb]3" +
+	"\x0e]\xfe\x86qtR\x9f\xc4\xde\xb8\xa5\xf0\xc4\x85\x07" +
+	"x\x82\xb7\xc7\xa1\x8ct \xc1gwn\xda\xfe\xb3\xeb" +
+	"\xef8@\x1c\xad\xe2\x99qO\xcai%t&PB" +
+	"\xb5d\x9bgi\x8f?\x89G\x0e\xf0\xa0mU\x09v" +
+	"\xb7\xae\x84v\xb7/\xff7\xd3\x0a\x8b\xa4\xbf\xf2\xe3\xed" +
+	"(\xc1\x09\xedG\x82]\xfd\xdf\x1c2\xf6\xaa\x83\xaf\xf1" +
+	"=\x9c,A_\x7f\x0a\x09\x0e=6\xbbb\xf9\x8d\xef" +
+	"\xbe\xc6\xf7 \x95\xa2\xea\xe4\x94R\x82\xbf\xb8\xb2_\xbd" +
+	"lWG\x1cAI):\x80\x09Hp}\xcf\x8f\x85" +
+	"\xaa\xa7\x86\xbc\xce\x05\x03J)\x0d\x06\x96\xfd%\xf6\xea" +
+	"\x97\xaf\xeb\x07\xed\x1fFN\xa6\x1f\xbab\xa1\xd7\x07\xbc" +
+	"\xf6\xd9\xf4w\x0e\xf2b1\xcc\x18t4\xf6Y\xb9i" +
+	"\xe7\xd3\xb7\xbf)\xbe\xc5\x0fzE)\"e\x15\x09\xca" +
+	"\xef\x1e\xf8\xf5]\x9f_\xf9V\xd2\xee\xaf,}Y^" +
+	"WJ'\xb1\xa6t\x99|\x92\xfe\x15k\xbf\xef\xc0\x90" +
+	"\xad\xffh\xfc[\xa2a\xc5\xb9\xbe]zL>Z\x8a" +
+	"\x82W\x8a\xd0\"m\\\xe9\xe9\x83\x0b\x85w\xb8i\x17" +
+	"\x8d\xc7i\xef\x99{\xe3\xdc\xcf\xae|\xea\x1d\xe2\xfd\x99" +
+	"m\x02r\xc6\xa3\xbc\x0f\x18OEgG\xdao#+" +
+	"\xb7\x95\x1e\xe6\xa3\x9c\xc5\xe3O\x10\x90\x97\x8c\xa7\xd3\xfe" +
+	"\xe7#\x97\xa6\xd5\x0c\x99~\x98GV\xeb\xc6#\xb2\xda" +
+	"\x84\x1d\xc4N\xacx\xf4\xdb'\xee<\xccs\xa6w\x19" +
+	"z\xae\xbee\xb4\x87\xb33\xe6\xbc\xf2\xa7\xbb\xfeq\x98" +
+	"\xf7}\xa3\xcb\x90ueH\xb0\xf0\xd9Y\x97^\xb9\xaa" +
+	"\xfe\x08\xa7Q\xf3\xca\xd0zoI{\xf6\x82\x7f\xdd\xba" +
+	"\xe4]\x8a\xfb\x04s\xa7\xaa\xcah\x88PSF\xc7\xbe" +
+	"\xe4\xdf\x83?\xfc\xc3\x8c\xcf\xde\xe5\xc7\xdeht\xfd\x04" +
+	"v}\xf0\xcc\xf5\xfbo\xdeP\xfe\x1e\xe7\xea\x0f\xd2\xdf" +
+	"]\xb1\xa7vo\x0f\x8d|\xe6\xdb\xf7x\x03\xfcl\x19" +
+	"\xca\xe1\x0e\xfa\xe9\xd9\xdc-\xafMM\x9f\xd4a\x7fx" +
+	"\xb4\x0c\xb5|\xf85;\xcf\xef\x95\xd5\xd0\xc1uy\xa0" +
+	",\x8f\xfe2\x7fu\xf5W\xb3\xa6_\xf3A\x9c\xe9(" +
+	"k\xb0\xba\x8c\xbd\x1c\xf1M\xf9&W<\xca\xf3\xf2T" +
+	"\x19Z\xd03\xb8\x9e~\xa3G\xce\x1e\xf4\xb7\xdeG\x13" +
+	"\x95\xbe\x07\xaa\xfa%Gd\xf5\x12\x8c\xb4/\xd9K\xb7" +
+	"\xfd\xec\xfa\xb7?\x9c\xb3\xb4\xe6(?\x9eR\x81K\xf0" +
+	"W\xd0\xf1\x8e\xcc\xce~r\xfa\xc5+\x8fr\x8c]S" +
+	"\x81f\xe1\xfbVw\xc1\xc6Kn9\xe6\x88s\x97V" +
+	"\x9c\x90WT`\x84RAu\xfa\xdd;{\xd4\x96\xb4" +
+	"|\xf6a\\8;\x01\xedz\xd1\x04:\xce\xe3\xcf\x1f" +
+	"=\xdc/}\xd8G\x09\xb1<\xfauu\xc2N\xb9e" +
+	"\x02\xfd\xcb?\x81.q\xc2\x99A\xdf\xfdyw\xd3G" +
+	"|g\xc7'\xa0}=E;;\xe3\xbb\xf5\x87\x17\x97" +
+	"\xdc\xf0\x91\x01g\x0c\xe5\xae\xc45\xe5T\xd2\xb1\xc6o" +
+	"\xc9\xf9Tn\x1b\xf3\x0f>\xea\xaeD$td\xe4\x9c" +
+	"%\xcfU\xff\xc7\xa7q\xf9\x8eJ\x14\xf5|\xfct\xf8" +
+	"\xef\xe5}M\xbfZ\xf9i\"\xa0E\xb4RUyD" +
+	"\xae\xaf\xc4\x18\xb3\x12\xd1\xca\xc37<\xd4\xf7F!\xf7" +
+	"8\xbfY\xf3&\xe1n\xfa'\xd1\x95\xe4\xf9\xee\xeb\xf5" +
+	"\xc7\x95\x8b\x8e'v\x87R\xbag\xd2\x11\xf9\xe0$\x14" +
+	"\x8eI\xb8Y\xff\xb5\xbaf\xb4\xdap\xf2x\x92\xfa\xaf" +
+	"\x9a\xf2oy\xc3\x14\xfa\xcd\xba){\xe5\x9c\xa9T\xfd" +
+	"\xcb\x86\xce|\xfbo\xcf\x0f=\x91D\x0cS\x9f\x943" +
+	"\xa6bvc\xea2Q\xbe\xa2\x8aRO\xf9\xe7\xe6?" +
+	"\xff\xb1\xf5\x9e\x13\\d1\xa1j.e\xc9/'u" +
+	"\xa4\x0f?\xf6\xc5\x09\x8eY\xc3\xaaP\x8a\x97\xde~\xed" +
+	"\x0d\xe5\x7fo\xf8<Q\x00p\xcfr\xaav\xca\x03\xaa" +
+	"\xd0\xfbW\xd1@\xe7g\x99\xdf\x7f\xf2\xcd\xac\x0fN\xf2" +
+	"\x82v\xaa\x0a\xbd\xeawU\x94\xb3\xd7\xbe\xe6\xad\xdc\xdf" +
+	"\xe7\x96\x7f\xd2\xdez$f\x1dr\xaa\xdf\x90\x07W\xe3" +
+	"nTc\xd6a\xec\x0f\x1d\x17_P=\xff\x0b3\x85" +
+	"f\x0aT\x0d\xee\xd4\xb0\x1a\xcaZ\xedq\xe1\xd0\x9d\xf7" +
+	"\x1f>\xe5\x18\x11,\xaf9&\xaf\xac\xc1\xe0\xb6\x06#" +
+	"\x82\x8bJ7\xcci\x9aY\xfce\x12\xc6[w\xd91" +
+	"y\xd3e\xf4\x9b\x8d\x975\x11\x88e\x1f\xfe\xe4\x12\xfd" +
+	"\xa6\xd8\x97\xbc\x84\x1c\xb8\x0cM\xd5\xdb\x97\xd1u\xbc\xfb" +
+	"JuG\xef#\xdaW\xc4{\x81e\xaaN_\x86\x92" +
+	"\x0e3(\xc1\x97[><Rp\xe5\x03_\xf1\xd2;" +
+	"`\x06\x12\x0cC\x82\xda#\xf3v_\xf2\xf4\xc2\xd3I" +
+	";\xa7\xccxX\xf6\xcf\xc0\x98}\x86\xdb%\xf7\xae\xa5" +
+	";w\xef\xa9\xd7\xce.\xab9x\x9ag\xeci/2" +
+	"\xf6\x8c\x97vw\xd5c\x7f\xdf\xd2\xfa\xaf\xf3\xbeNZ" +
+	"Zn\xed19\x9f\xf6!\x0f\xae\xa5\xb1\xf3o\x82\xfa" +
+	"#\xab\x0f\x9e\xfc:i\xdc\xb2\xda\xfb\xe5\xc9H8\xa1" +
+	"v\xaa\xec\xc7a\xbd\x95W\x86\x97\xb5\x8f\xf8\x86\x13\x18" +
+	"o-\x8aE^\xcd\xaf\xe6L\xfc\xed\xab\xdf%n$" +
+	"2\xbe\xac\xf6\x98\\U\x8bN\xb1v,\xdd\xc8\x15\xaf" +
+	"-~\xb4\xa4\xdf\xd03<\xe0[3\x0b\xed\xd9\xc6Y" +
+	"\xad\x04~\xd8Ww\xe1\xb2\xef\x9f;c\xe0O\x1c'" +
+	"\xa7\x1eU}@=]\xddr\xf5\xc7\xcaM_~{" +
+	"\x96\x83-\x93\xebq\x1e\x7f>?;m\xc7\x8a[b" +
+	"\x89\x02\x90A\xe7QT\xff\xb2\\V\x8f\x9a_\x1f\xa2" +
+	"\xf3\x98\xf4\xe1\xc7/n\x98\xb07\x96\xb4\xf8\x1d\xb3\x9f" +
+	"\x94\xf7\xcfF}\x9c=U>9\xdbM\x86\xc6\xe6+" +
+	"\x8dzHk+\x14\x1b\x95p0\\:Im\x886" +
+	"\xd5\xf9\x83\x0b\x0a[5\xbf\xae\x0e\xaaU=\x91h@" +
+	"\x8fXt.\x93NQ[B\xc1\xc2kT\xcd?\xbf" +
+	"\xad*\x18\xd1\x95`#\xa5\x8eD\xdd\x01=\xe2u\x89" +
+	".B\\@\x88\xd4\xbb\x1f!\xdet\x11\xbc\xd9\x02\x88" +
+	"\xa1\x05\x00D\x00*\xa5\x09\xfdUF\xfd\x01\x9f\xaa\x15" +
+	"\x86\xc2j\xf0\x0a\xbf\x1a\xf0a_\x01=B\xf8\xbe*" +
+	"\xed\xbe\xda\x1bCA]\x0b\x05@\xb2m\x09\x01\x90\xb8" +
+	"\xae\xc5\xf8\xae\x9bC\x0152h\xa6\xa2)bK$" +
+	"i\xdd\xdcz\xfc\xaa6h\xa6\x92\xa9)-q\x0b)" +
+	"\xb0\x07\xcf\x0c*-*\xf4\"\x02\xf4\xe2\xc6\x03s\xbc" +
+	"\x80\x18j\x98\x09\xe0\xed%\xa6\x11b\xa5Z\x81em" +
+	"$o\x01\x11\xa4\xc9n\x00\xcb\xa1\x03CyR\x09\xfd" +
+	"m\x98\x1b\x04\x0b\xc5\x00\xc3\x90\xd2\x80R\"H}\xdd" +
+	"\x99\x11\xff\xb5j\x05dj\xaa\xe2\xab\x80r\x9f\xbfI" +
+	"\x8d\xe8\x150\x13\x92\x98Z\xab.\x8c\xaa\x11=\xa4\xd9" +
+	"\xebb\\\x8dck5!\xde^\"x/\x14 \xc6" +
+	"(\x09! \xd9\x11\x913k/W\xf4i\xa1\x88^" +
+	"\xa8hMf\xcf\x10\xc7\xb2<\x9be\xeeF%\x0c\xe7" +
+	"\xbbD\x02p~\xea=\x8a\xa8J\x00\xb7\xa8\x05Rm" +
+	"Q@\xf55\x99\x0bI\x145&\x1e\x83\x04hW\x83" +
+	"\xba\xe6W#\xd0\x87\xc0L\x11 \xcb6\xca\x04hc" +
+	"\"\xaf\x98\x0cO4\xc4\xaa\xd0\x1f\x9c\x1f2\xd6$\xea" +
+	")\xc5\x80\x12A\x96\xedI\x09@V\xb2@L\x0b\x95" +
+	"\x07\xd4\xaa\xe0\xfc\x10\x15\x8al\xab\xa7\xc5T3\x16\x89" +
+	"\xe0\xbdI\x00\x09\x00\x8d\x82\xb4\xa4\x98\x10\xefu\"x" +
+	"o\x16@\x12\x84l\x8a\xf3\xa4\xa5ta\xd7\x8b\xe0\xbd" +
+	"U\x00I\x14\xb3A$DZ^K\x88\xf7f\x11\xbc" +
+	"w\x08 \xb9\\\xd9\xe0\"DZQJ\x88\xf7V\x11" +
+	"\xbcw\x09 \xfa}LD=\x01\xa5A\x0d\xb0\xff\xb5" +
+	"\x9b\xf3\xb3\x04\xb81\xd4\x12\x0e\x05\xd5 \x01\x9d\xb5\x95" +
+	"k\xaa\x12\x09\x05\x93d<~/4&`\x83fz" +
+	"\x94s\xd6\x97\x04\xd5W\x02\x81Pk][\xa4Q\x09" +
+	"\x04,=u\x12\xd3!\x02\xc4\"&\x1d\x15Ss\x8b" +
+	"i\xf7\xfc\xc6\x0aL\x1dC\x0d\x85Te\x06\x95\xa3`" +
+	"\xa52e\x01\x7fDgB\x10I\x92A\xb3\xb3\xeaP" +
+	"C\xa1\x16\x0dZf\x91\x9f^\xa9\xbd\xde\xf2PT\x0f" +
+	"Gu\xe8M\x04\xe8\x9dz\xc5~:\\ P\xa7\x06" +
+	"#!\xad\x8dJ[f'\xb66\xa8\xb6N1~\xe8" +
+	"\xd266\x18\x03\x80dC\xa7\x04\x05v\xc5+0\x93" +
+	"\x00\xdd\xb1\xebn\xab\xb19\xd3h8\x10R|\x94\xf1" +
+	"I<O0\x1c\xe1hC\xc0\x1fiv2\xb7<;" +
+	"\xd5E\xe1\x90\xa6;\x8ckn\x8b\xc9\x97\xaa\xe0|@" +
+	"%\x1b\xc5\xba\x91\xe7A\x01!us@\x84:\x1f\xd8" +
+	"z&+\xd0\x8f\x90\xba_\xd1\xf6f\xb0UMV\xa1" +
+	"\x98\x90\xba\xabh{\x00\x04\x00C\xd9d?\x94\x12R" +
+	"\xe7\xa3\xcdaJ\xee\x12Q\xdf\xe4\x16\xa8$\xa4\xae\x99" +
+	"\xb6\xeb\xb4=\x0d\xb2!\x8d\x10y!4\x10R\x17\xa6" +
+	"\xed\xd7\xd1\xf6\x1e\xael\xe8A\x88\xdc\x06s\x09\xa9[" +
+	"D\xdb\xef\xa0\xedn!\x1bc\x8c\x15PKH\xdd\xed" +
+	"\xb4}5mO\x17\xb3!\x9d\x10y\x15T\x13Rw" +
+	"\x17m_O\xdb3 \x1b2(6\xc6\xf6\xb5\xb4\xfd" +
+	"Q\xda\xde\x13\xb2\xa1'\x05v8\xfd\xf5\xb4\xfdq\xda" +
+	"~^Z6\x9cG\x88\xbc\x09\xe9\x1f\xa5\xed\xfbh{" +
+	"\xaf\x1e\xd9\xd0\x8b\xe2\x00\x9c\xffK\xb4\xfd=H\xd0S" +
+	"\xde~\x84Z\x83\xaaf\xd9\x06j\xa5U\x1fs\xe5\xed" +
+	"a-\xd4D\xb5\x85I\xbb\xf9\xff:\xe2\xf6_\xabB" +
+	"\x06\x11 \x8372\xa2\xceYe\x0b\xda\x9aV\xb9Q" +
+	"S\x15]\xf5M\xa0\xa6(\x8d\x08\x90F f\x0c7" +
+	"A\xa7\xba\xce\xda|\xfeH\xa3\xa6\xaa\xd8f\xce\xc3\x83" +
+	"\x0e\x1e\xd2\x89\x00\xe9\xa43\x0b\xd1\xde\xd8\xachM\xbc" +
+	"o\xb0\xb2K\x09\xbe!A\xac#J\x93\xca,C*" +
+	"\xff\xe97M\x08\x1d6\x85\xc1\xbb\xdct\xb1&z2" +
+	"\xe0\x8eC\xb7\xe7\xacv8?'\x9fUl\xf7\xe4A" +
+	"*\xc8\xb2\xb1m\x82\xd3J\xa1\xa1I@\xd0T\xbdY" +
+	"\x9a\xaa\x166\xa9\xfa\xa0\xdar5\xc9$v{\x05\xd8" +
+	"\x8b\x81d\x1c\x81\x04o\x0c\"\xcdJ\xf1\xe81I\xb6" +
+	"\xd5t\xb6\xd3\xfd\x99-~=B\xad\xc0\x85\xd6\xf7\xab" +
+	"\xae%\xc4{\x97\x08\xde\xf5\x9c\xab]\xd7@\x88w\xad" +
+	"\x08\xdeG\xa9\xfe\x83\xe1j7R\xaf\xb5^\x04\xef\xe3" +
+	"\xd4\xd5\xba\x0cW\xbbI#\xc4\xfb\xa8\x08\xdeg\xa8\xea" +
+	"\xa7\x19\xaev+\xf5\xbf[D\xf0\xbeD\xf5\xbe\x07\xea" +
+	"\xbd\xb4}.!\xde\xe7E\xf0\xee\xa3>JW4}" +
+	"\x96\xbf\x85\x94\xab\xa1\xa8^c\x8bf\x8b\xda\x12\xd2\xda" +
+	"*\xdb\x88[W#LA2\xc3~\x9fM\xd2\x18\x8e" +
+	"\xd6\xf8\x03\x01?\xf14\x864N\xaa)>\x9e\xe2\x0f" +
+	"\xa8\x04\xe2h\xeb\xd4\xc6P\x90\x88\\\x07\x09\xdb4!" +
+	"\xea\xf3\xeb\xb5j8\xa4\x81\x9e\xc0\x1b\xba\xe2;D\xf0" +
+	"\xae\x15\x80\xb1f\x0d]\xdbjs\xc1\x8c5[\xa9\x14" +
+	"=.\x82\xf7U\xca\x1a\xc1`\xcd~\xba3\xbbE\xf0" +
+	"~@Ys\x91\xc1\x9a\x0e\xaa\x10\xef\x89\xe0\xfd\x94\xb2" +
+	"f\x80\xc1\x9a\x8f)\xe5\x07\"x?\x17 S\x0b\x85" +
+	"\xf4\x84\xa9\xfaqM\x96JZ\xb9\x1fC%M\xe5\xb6" +
+	"~\xb6\xea%\x8c\x9f\xcb\x1bC\xd7\xa8\x9an\xffne" +
+	"\x0cM\x8dv\xb0\x17\x09f,\x91c\x16x&\x94_" +
+	"\x17!\x96g'\xc6\xc0\xce(\xa5S\x14\x93\x7fL\xb1" +
+	"<K\x84\x01K\xbcH\x87)\x96?\xe0\x06\x81%\xcf" +
+	"\xecs/i\xc7\\\"H\xcf\xbaA\xb4rr\xc0\x0a" +
+	"T\xa4M\xd5D\x906\xb8\xc1>L\x06v>\"\xad" +
+	"\xaa$\x82t\x9b\x1b\xd2\xacc;`\xa9;\x8a\x1d\x05" +
+	")\xea\x86\x1eVd\x0f,\xd9(\xf9\xe9w\xf3\xdc\xe0" +
+	"\xb6\x8e\xb9\x80\x1d\xcaH^:^\x95\xbb\xdc\xb0\xbd\x15" +
+	"\x06\xac\xad\x80\x98?2\x09\xb9FDU\xaf\x88\x8b\x0c" +
+	"*\xac\xf0\xab\xc2\xdc\x19li\x09+\x9aZ\x01\xb1F" +
+	"%\xac4\xfa\xf56\xa4t\x88Kl\xb4\xaf\xcf4|" +
+	"\x85\x1d\x97$n\xc3D\xb4\xd5\x13U\x7f\xc0\xed\x0f6" +
+	"\x19a\x15\x13\xdd\xc9Tt+D\xf0N\xb7E\xb7\x8a" +
+	"\x8a\xee4\x11\xbc\xb38\xd1\xf5R\xd1\x9d.\x82w\x8e" +
+	"\x00\x99\x0b\xfcA\xcb\xb1\xc5\xc2\xaa6S\xd5\xfc!\x02" +
+	">\xa6\x88\x1e=\xa4+\x01\xcbo9Y*\x8a\x15;" +
+	"\x05a\x8e\x11\x88\x95d\xea^\x04\xd2\xaa\xf8\xf5\xffm" +
+	"\x04\xe2\x14^9uY\xcby0\x06\xea\x09P\x00i" +
+	"\x95~8G\x80v\x88iH\x8f\x15\x08dY\x9d+" +
+	"t\xbe\xbf\x12\xc1\xbb\x883\xbeQj\x0d\xc2\"x\xaf" +
+	"\xe3\xe2\x9c\xb6Z.\"bq\xce\x92J;\"\xcaT" +
+	"\xb4&\x9b\xa1\xec|\xda4\x01\x01?5\xfc\x90e\x17" +
+	"\xc2\x98\xcc\xf0\x999\x0d\x02\x0b@\xb2\x0f.\x8d\x05\xb5" +
+	"7P3\x1bl\x82,\xfb\x08\xbbs&bd\x98\x18" +
+	"\x1ft\x1a\xcb\xb0X\xb5\x13\xe6\x19{\xce\xe0rw\xc0" +
+	"EJ0<\xd1\xd0\xc3Z5\xe2\x8e\x06\xd0\xd8\xf7B" +
+	"\xee\xe6\x96\xe2\x92\xfb\xce%\x04\x04Ij \xa4<\x12" +
+	"m\x88\xa8zL]\xa4k\xca\xb4P\x80\x88j$\x16" +
+	"\x0c\xe9\x13(\x9e&\xee\x90\xd6\xd6\xad(9E\xbcn" +
+	"\x07^N\x9a\xc2\x0bq\x84\xc7\x89\x9d\xc7J\x93\xb4P" +
+	"\xb8!\xb4\x88\x8e\xe9\xa6\x8cJ\xb7z\xcc\xa7=\x0e\x12" +
+	"\xc1;\x82\x13\xb3aT\xf1\x87\x88\xe0\x1d\x95\x00n\xe3" +
+	"#b'P39\xa8km\x97\xba\xfdA\x1fea" +
+	":\xb2P*@\x16f\x14\x10\x92\xd9\x10\x085d\xea" +
+	"\x9a\xaa&~<S\xf3\x07\x1b\xfda%\x80\x8e\x83\xd3" +
+	"\x83<S\x0f\x9a\xb9\x09\xaa\xb4\xf1*\x11\xbc\x01N\x0f" +
+	"\xfc\xb4\xd1'\x827lE R\x0b]^\xb3\x08^" +
+	"]\x00w\xd4\xefc\xde\xd3\xdd\xc4\xfd\x1d\xf6\xfb\xc0E" +
+	"\x04p\x91\x14!\xb79\xc5K\xfdA\xdfD4\xd2\xa2" +
+	"\xde\xd6\x0d8P\xc9\xc1'fS\xd7U\x9a\x18\xe1!" +
+	"\x0e\x0el(\xe50\x95\x19$I\x1b)|zH\x04" +
+	"\xef\x16\x0a\x07\\\x06\x1cxB3\xd1\xc4\xf3\x09&\xb9" +
+	"}aT\x09\xea\xd1\x16&\x10\xed\x8d\xaa\x1f\x15\xd4\xfc" +
+	"\x7f\xf95J j\xc3\xa6X\x03E{\xaa6\x93x" +
+	"\xa8\x1d\xf7\xc1yD\x80\xf3\xec\xf6:\xe2\xa1\xd8\xc8n" +
+	"\xefB\xa2\x17\xf8\x03)3PI\xc6\xce\x09\xf3v_" +
+	"_\xe3\xd1\xbb\x19\xb3[\x92}.\x99\x141U\x12\xd5" +
+	"\xc1\x9e\xf0\xb1@\x1b%r\x98Y|\xe2\x81\xb2$." +
+	"\xc5K\xd1\xb9\x93\xb6\xd7c\xdc_\xd8\x18ji\xf1\xeb" +
+	"I\xa1\xbf\xed\xd0\x83A50Q\x09{\x10$$$" +
+	"\xc5\xaa\xb9\xfc\x17\x93\xbf\xa5TVn\x12\xc1{;\xa7" +
+	"$\xb7iv\xaa\x8b)\xc9J*~\xb7\x8b\xe0]M" +
+	"\xc5\x0f\x0c\xf1[UlJ\xf4\xe3\x02\xfa{\x7f\xc8W" +
+	"\x83Q!\xc3\x9f\xe7(A\xe5\x9a\xa2Syd\x96\x84" +
+	"\x0a/\xe7\xe5\xad2\xb8\x14\xb1\xa4a\xc0\x0a\xc3\xa1\x88" +
+	"\xed\xdd\xbbL\xaf9\x09\xda\xb9\xfbls\x07\xa6c\x06" +
+	"\xd5\x1bU5H\xe4~\xa5SJ\xb2\x9a\xcb>2\xee" +
+	"/\xbf\xda\xce>2\xee\xaf\xa8\xe6\xb9/$p\x7f\xad" +
+	"\x90\x9cxt\x0a\x96\x95\xf9\xba\xaaMQ\x1aIf\x1c" +
+	")6\xd7\xa9\x0b))\x03j\xe8\xf1\x93\"\x9ex\x1e" +
+	"\xb66\x87\x94\x16\xbfc\xba\x98g`\xd84\xda\x04\x02" +
+	"\x90e\xd7=v\x1e\x1b+Z\x93a*\x12\xf2\xe9\xdd" +
+	"\xd5W\xdb\x9e\xb0\xb3\x89\xcc8\x8d1C\xda\x09\x1at" +
+	"\x02|s!\x16c\xd8\x976O\x12\xc1;S\x80\\" +
+	"\xe1l\xcc\xb4\xd45y6$\x8e\x9bO\xa6O\xd1\x15" +
+	"\x16H\xa7\x08\xd0Y\x16\xd5@I\xd3\xfd-n3\xba" +
+	"\xe6<o\xb5\xedd\x99\xd0\x14\xd1\xb6\x11\xc6\x0c\x1d\x95" +
+	"\xce\xb4\xea|z&\xcb\xae\x0fvF\xc86\xbfXh" +
+	"\xa2:#d\xde\x06;D~)D\x85K\xb0:\xd8" +
+	"\xcdn\x1ba\xdb\x10\x9aGh\xa6\xee&!\x9b$\x8b" +
+	"i\xe1$\x8e\xb7\xa5N\xa8\xa6\xc0fxB:\x04a" +
+	"\x09H\xf6\xd5\x08\xe7\xbc/\xf3\x14>\xb51\xa0h\xaa" +
+	"\x11dERf\xa09\xc7g\x86vL\xeeSf\xa0" +
+	"\xbb\x8b\xaam\xdeS\xd0e\xcd \x15\xe7)\xe0\x02\xc9" +
+	"\xae\x1ds\xb6p\x98\xed\xa088\x94\x19T\x83\x88\x81" +
+	"\x07Y\xfd\x9d\xa4\xfd}*\x82\xf7+[\\O\xd1\xb6" +
+	"\xcfE\xf0~Km\\\x96\xa17\xa7i\xe3\xbfD\xf0" +
+	"\xfeH\x11\x0e\x18F\xee;\xba!_\x89P\x0b\x9c\x91" +
+	";C\x8d\xdc\xb7\"\xd4\xb9\xf8$0\x00\xe5\xc8\x8f\"" +
+	"\xd4\xa5c\x0eX4r\xc0iPJH-\x88P\xd7" +
+	"\x0bS\xc0.#\x05\x9c\x81)f\x17m\xcf\xc2\x140" +
+	"\x18)\xe0\xde\x98\xc1N\xa7\xed\xd9\x89)Z\x038e" +
+	"\xdaG\xfe\x04 \x93@&5'V\x9a#\xfe$'" +
+	"\xc5Q\x90\x89\x1a\xcb\xe9\x97U>;\xd3\x1b/\\\x8e" +
+	"@=\xce\xabLlV\x1b\xcb\x17\x84C~\x83\xeb\x9c" +
+	"\xc9\xaa\xb5m\x13\xe3:o\x98\xecX\xbd\xc0\x8e\xd5\xd9" +
+	"\x18U4<7\xe7\xe4\x8e\xa8\x0b\xad\x9cY\xb3\x12i" +
+	"N\x95\x09\xac\x0e\x01\x1e\xc3\xba0u\xc3\x0a\xbb\x80\xdd" +
+	"c\x91\xa4<\"Hin\xb7\x16\x0dv\x9a\xa5H\x88" +
+	"<\x92t\xc4\x1c\xaeN\xcf\xd4T\xa5\x85\x0b\x16\x8cx" +
+	"+\xa3\x94\x06Z\xba/\x14\xd5\xe9?\xaa\xa6u1\xd0" +
+	"\xb4P@\xb5\xdd\x8a\xb3\xd1\xb7LAU\x9e\xcdV\xcb" +
+	"9\xd7\x14\xa70\xf8\xf16\xbe\xf3\x18\xc8\xaa\x04 6" +
+	"\x13Y\x15.\xb0\x0ba\x92T\x8cL\xf4\xa0\xa9\xeb\xe2" +
+	"\x10\xda\xb2\x1d]\x1eBs\x09$\xc8\xb2+\xef\x13," +
+	"\x88+U\x14\xfd\x7fV:\x90X\x0d\xc1\x8e\xa9\x9c\xed" +
+	"\xb3\xb3y\xd6\xa9T@\xa6]zm\xea(\xef{;" +
+	"\x05\x89\x0e'\x03\xbcE\xec\xac\x9f\x1aUW\xb5B\xe3" +
+	"\xb8\xc3\xea\xc79dv\x8c\x98\xf9\xb8\xcc\x13\x0d\xfa\xf5" +
+	"H\x92\xf6\x03;\xd3(7\xb2\x83\xb6\xb0\xb0\xcbR\xc0" +
+	"\xca\x88$\xa9\x81\x08R\x86;\xc6\xce=\x88[\x0d\xf8" +
+	"\x1c\x85\xc6)\xf2pBZ|q\x89}\\\xd5\xbdb" +
+	"\x15v\xc2\xcc\xf1\xa3\xd2\xc9\xd9R\xc1\x1c*\x82w\\" +
+	"7\x01l\"g\x14\x0f\xa2E\x03iS\xc6\xb0\x9a=" +
+	"`U\xb4\xd2\x8aZ\"H\xcb\xdd\x00\xec>\x1bwO" +
+	"lq%\x11\xa4\x85n\x10\xac\xd2R`\xf7\xe5$\xb5" +
+	"\xd6\xc8\xea\x8a\xd6-\x0f`\xb7\x18%o\x9eQe\xe2" +
+	"\xb2\xea\x1e\x81\xd5WI%\xc5Xe\x12S\x83\xbeP" +
+	"k\x0b\x1e\xfcW@\xbby\xd4S\x11W\x10P\x01n" +
+	"Ek\xaa\x00O\x0b\x95\xa5\xf8\xcd\x12\x13\xc1DD\xd7" +
+	"Bm\xc9GE)\xe8\x12\xe1\xae3\"p\x88\x87\x7f" +
+	"R\x96\xd59\xdav\xc2\x1b\xe7v\x92\xee\x94\x1d\xecf" +
+	"\xd6\xd6\xba\x9d\xe8l\xd8\x12\x1d\x90\xa2+\xc9\xe1w\xe2" +
+	"1\xdcO)\xc4\x00\xd6\x87\xa8\xaav\xe1\x12+\x0b\x87" +
+	"[\x89y\x13\xcf.\\b\xb5\xfd\xc0n-J%y" +
+	"\xacp\x89U\x8d\x03\xbb\xb1h\x15.\x05\xfc\x11*O" +
+	"M\xaa\x9e\xa2n).\xe7\x7f\xa9?\xe8#$!\xd4" +
+	"p\xb2X\x95)r|\x89\x99\xa4\xce#\xc4\xce\x0b\xc3" +
+	"\x14\x8a(\xa7\x87\x9a\x1c+?:\x95G\xabv\xafs" +
+	"y\x0c\x84\x1a\x1cO>\xf9\xcd\xeb\x02\xdb[\xe1\xa2\xa7" +
+	"\x89U\x1b\x9dS\xc8\xd8[8\x1b;\xd7\x88\x91\xf4p" +
+	"L\xfb\xfe\xef\x8erS\xd4\xe49\xb1\xfe'\x97\xae\xe1" +
+	"45U\xf1u\x99\x9dvt\xb0\xaeT\x05/N\xbd" +
+	"\xf1K6HA\xb2/@\xa4\x80\x1e\x9c\\8y\xbe" +
+	"n\xb0QH<\xb1JQ\x8c\xc3\x1f\xbe\xb3\xa1R\x15" +
+	"\x0a1\x8f\xe1|\xfc\xc5gT8\xdf\x02YvM\xbc" +
+	"\xb3\xa9\x8b\xf3\xd0\xd3\xed\x0a\xbfT\xc23H\x80\xf2\xc6" +
+	"f\xc5\x1f\xe4\x14\xcd*@OP4!1\xdcfF" +
+	"%\x8d\x10V^o\xdd',\xa2\x9eq05q\xec" +
+	"&(\xb0+\x85R\x0e5c\xbd-\xac[nD\xed" +
+	"\xce\x16\x0c\x8f\xa3'6+AwP\x0d\xa4\xce\xb0[" +
+	"(cM\xb1\x9db\x07\x13\xc6\xaf\xd3\xb8d\xbaXa" +
+	"\xc4\x9f\x1bk\xb9d:\x8b?\x9f(\xe5\x0a\x14\xd2D" +
+	"#\xc3\xbe\xb5\x80\xcb\xb0\xc7\x9d}4\x84\xa2\xdc\x11h" +
+	"\xaaDy4\x88t*\x8d\xbd\xacX2.\xf5\x99\x19" +
+	"\x0c\xe9\x9d\xe6ARJU\"\"\xb0Nu\x92\xf0u" +
+	"W\x105na\x98$L\x15\xa0\xb2\xda=\x87Z3" +
+	">'\xee\x0fv\xbfr\x8f\xa5\x8b\xba{\x1aUkC" +
+	"\xc9xO|Ng\xae\xc9E{?%]\xe5\x10=" +
+	"\xe1\xb9a\x97\x16L3\xf42\xd3\xbe\xc9nD4\xdd" +
+	"\xe4UR\xfc,$\x1ad\xb6\x9aTY0!Y\x0c" +
+	"\xcaC\xf3\xe7GT\xdd\xca\x0c7\x86\xa2\xc1\xe4\xccp" +
+	"\xea\xf2\x03\x87lV7\x0clz\xca2k\xb3?F" +
+	"\xe8\x9c\xee\xed\xaa\x88TS\xb1\xea1\xcb~\xac\xa1\xab" +
+	"\x00\x98K\x8bvy\x84\xc5\x8en\xdd\x0e%\xb1)\xd2" +
+	"\x83\x0eP\xbc\xd86\xc8\x89\x07!\xa9\x8a\xea:A\xb7" +
+	"\x96\xa3\xebJ\x91JSX\x80.\\!\xe6\x05Q\x10" +
+	"E\xad\xcd(\xeba\xe3\x1c\xa4\xe3\xbc*\x82\xf7\x107" +
+	"\xce\xdb4\xbe|]\x04\xef{\xb6U>L\xc7~\xcb" +
+	"\xacxbY\xc1\xb8\x8a'f\x95?\xae\xb4+\x9e," +
+	"\xab||\xae\x91}4R\x85\xac.\x14\xa0\xda\xcc\x09" +
+	"\xf6\xc7\x9c`\x9a\x91\x13\xcc\xc1\xf2\xccl\xda>\xa2\x93" +
+	"\xf2\xcc\xc4J&\x87\x94wR\x91\xa6s9\xa6u\x83" +
+	"\xdd\xdc\xb3\xff\xc3\"\xcaD[\xdf\x19\x9a\x1b\"@\xac" +
+	"E\x8dD\x94&5\xfe\x80\xc0\xba\xa8\xe7<\x06\xb3\x8c" +
+	"\x18\xab&!z!.\xb9R\xa3F2\xe9\x00\x090" +
+	"9\xcf)\xc9\xc6\x81d&\x065\x056D\x8eKI" +
+	"\xea\xfe\x16\x95\x95\xa9v\x07;\xc6\xd7\x9dwV\x9c3" +
+	"\x84?Q\xe6k\xe5\xf8\xea\x1f\x07\xe43\x99a\xb6\xc4" +
+	"`j\xae\xa9E\x93\xb8\xb5N\xa0\xeb\x1ao\xa6_\xbb" +
+	"U\xb3\x1b_\x94c_\x90\xee4\xde1oq8T" +
+	"\xf9\xf3\xbexaT\xd5\xda \xcb~\x12#EeN" +
+	"\xe2\x91K\x17Apg)\xb3d\xa0\x9b\x025'X" +
+	"\xd2\xae\x0e.\xba\x08\xf9\x85\xf8j\x84\xaa\xa0h\x04p" +
+	"\xdc\xb1E?\xfb\xd8\xc2\xda\xadS\x95\xf6\xb9\x05\x93\xcc" +
+	"\xd3\xc5N\xc7\x16\xb5\xfc\x09\x85i\xa1\x12O(\xd2\x04" +
+	"\xe3\xe0\"\x0d\xab\xd1\xed\xa3\x08vr\xd1\x1b\xdb{\xd1" +
+	"\xf6\x0b\xd1L\x81a\xa6\xfaB\x1e!uY\x96\xf9J" +
+	"w\x19G\x17\x9c\xf9\xba\x08\xe22t\x89\x894OD" +
+	"Wt\x152\xed\x1b~&\xa6p\xa8\x07oW\x83>" +
+	"\xd57\xc1\xae\x0fW\x83\xbeZU\x89\x84\x08\x04\x1d\x01" +
+	"\x15K~s\xd51\xdc\xf9T\x17\xd9\xe5\x14w5\xba" +
+	"\x8b\xf8\xf2R8\xaa\xceO['\xd2\xd0\xe6rU\xf3" +
+	"\xf9\xc5F=\xc1OU:\xf9\xa9Z\xdb'11\xe8" +
+	"\xa0\xf2rH\x04\xefG\\}\xce\xd1b\xdeOAg" +
+	"~\xaa\x9a\x13\xb7\x1e\x02\x0a@\x9c\xb8\xb1\xdd\x8f\x93\xb7" +
+	"\xa4\x04\xa9\xc3\x01\x0ew\x0b\xd0\xa3jZ\xc8\xda\xa0\xf6" +
+	"fU\xf1\xd5\xd9\xa64F\xff?M\x894S\x17`" +
+	"\xaa\xab\x95_aH/\xac\xb4\xa9j\xaa\x1a^\xbb\xb8" +
+	"\xc7\x83\x19\x7f;\xb9\xc5\x1eW\x02\xf62\x1b\x97\xdcb" +
+	"O\x13\x01\xbbI\xcc\xdd\xcacwE\x81=?%\x0d" +
+	"(0\x92[F\xd1l\xe6\x02\x7f P\x01\x99\xadJ" +
+	"bd\xc8n\x07F=(Pt*\xe3p*\xec\xd6" +
+	">\xb0w\xb3\xe4'`.\x11\xe4\x8d@'\xc3.\xc9" +
+	"\x03{hC^\x03\x0dD\x90W\x02\x9d\x0e\xbb\x95\x0d" +
+	"\xec\xf55y9\\K\x04y\x09\xb8A\xb4\x1e+\x00" +
+	"\xf6\xa4\x80\x1c\xc5_[\xc0\x0d.\xeb\x89\x17`\xd7\xa2" +
+	"e\x05{\xbe\x02\xdc\x90f=v\x07\xec\x19-\xb9\x06" +
+	"\x0a\x88 O\x007\xf4\xb0^\xc6\x02\xf6>\x88<\x1a" +
+	"\x7f\xcd\x077\xb8\xad\xf7\x97\x80=\xfe'\xe7B-\x11" +
+	"\xe4\xbe\xe0\x86t\xeb\xb9\x12`/\x9a\xc8\x19PI\x04" +
+	"\xe9\x8c\x1b2\xac\xd7\x00\x81]\xb2\x96N\x15\x1b\x15\xd6" +
+	"=\xad\xd7\x1b\x80\xdd\xf4\x97\x0eW\x1a\x15\xd6\xe7Y/" +
+	"^\x01{\xfbF\xdaq\xadQa\xdd\xcbz\x0d\x0f\xd8" +
+	"\xab]\xd2&\xcd\xa8\xb0\xeem=R\x00\xec] i" +
+	"\x15\xfdn\x85;\xc6\xa2\x03\"*-\x15\xa6\xe3\x0d\x04" +
+	"&\x11\xb7\xa2+\xf6\xff\xebH\xb9a\x11\xec\xa6)\xa4" +
+	"\xdc\xd8r\xbbi\x1aq\x87\x02j\x05dR\xa0f\x17" +
+	"X\xb3:-\x02\xbe\x0ah7\xd3\xe2\\E\xb5\x09\x95" +
+	"\xf8\xd1\xcb\xad&VbJ<\x88\xd0* \xc6\xd0:" +
+	")7\xa0\x99\xe3\xc9\x8ac\xbd[R\x1dR''\x93" +
+	"\x9de\xa0\xb1f2\xb1\xec\xb1\xc0.{\xb4\xaa\x1e\x0b" +
+	"\xf8\xaaG\xf3\xe0\xd7_jW=Z~\x8b/{t" +
+	":\xfaf/\x99\x19\xee\xa2[\xe7\xd5\x8e\xd7\x82\x9d\xea" +
+	"\x83\xce)\x16\x8b;\x05\xa7|0j\xab\xf8\x9bhy" +
+	"\xfcM4\xfb\"Ze\xfcE4`\x17\xd1j\xe3n" +
+	"\x9c\x99\x16\\n\xc1\x9b\\\x01\xda\xbe\x88\xbf\x89\x16\xc5" +
+	"\x9b_\xf6\x8d3\xe6\xcb\xdb\x90\x1eo\x9c\xdd\xc4G\x1c" +
+	"K\xb0\xac\xe0:\xda~3\x7f\x13m)\xf6s=m" +
+	"\xbf\x95\xbf\x89\xb6\x1co\xb4\xddl\xdd\\\xcbp\x197" +
+	"\xd1\x12o\xae\xf5L3n\xa2\xad\xc2\xfe\xef\xa0\xedk" +
+	"\xf9\x9bhk\xb0\xdd\xbe\xd1\xc6n\xa2\xad\xc3\xf6\xd5\xb4" +
+	"\xfd!\x88\x87\xd4\xddq*N'q\xe8\x1b4\xbb\xd4" +
+	"\x9f\xfe\xaf\xde\xef\xe3\xaa\x90:;\xe04\x8a\x96\xeat" +
+	"\xe2V4\x1bk\x18\xad\x93\x83th\x06\xf2\xe3\x10\x7f" +
+	"XS\xaf\xb1\xe4\xcf\xb1<!\xc5\xc1\x82C\xee\xab\xb2" +
+	"\xf3\xdcW\x12\x88r\xae\x87\xe3\xca\xc21[T\xe5N" +
+	"\xbe\x8a\\`\xd7\xfdYe\x7f\x05\xfcMdSG\x97" +
+	"\x96\xf27\x91M\x1d]^\xc0\x95g\xb2\xe0\xf7\xb6b" +
+	"\xbb@\xb0;5+\x9d\xa9n\xe7\x85\x0a\xd6\xc2\xacb" +
+	"\xed,\x9ck\xbeQ\xac=\xa0\x12\xeb\xdds\xe8?\"" +
+	"Vp#\xfeo\x8f\x18v\x9b1\x11kf:+\xd0" +
+	"7\x92c]\x14\xd4\x86\xf4fUK]P\xebx\xf3" +
+	"\xcf)\xe4\xeb\xde\xa3\x09\\\x049\xc5\xbcC\xd5u\x04" +
+	"\xe9x\xdb\x8a\x0fK\xfa$\x1f)MR2\xe9H\x94" +
+	"\xb7\x15\x88Y\xd8\x83\xac\xc0^\x9f\x92O!f9\x8e" +
+	"\x98\x85\xbd8\x05\xec5-\xb9\x03\xd1\xc1A\x03\xb3\x98" +
+	"o\xfb\x01{\x17V\xde\x83\xdfnG\xcc\xc2\x1ew\x04" +
+	"\xf64\x99\xfc\x04E\x07\xf2\x06\xc4,\xec\xe5[`\xaf" +
+	"(\xca\xab\x10Y\xac@\xcc\xc2\x1e\x0c\x06\xf6\xaa\x96\xbc" +
+	"\x14\xaa\x89 /F\xcc\xc2\x9e\xd7\x00\xf6j\x89\xbc\x10" +
+	"4\"\xc8~\xc4,\xec\xe1[`\xcf\xfb\xc8\xf3\xf0\xd7" +
+	"z\xc4,\xec\xb17`/G\xcaUp\xb5\x89\x862" +
+	"\xac\xf7\xc6\x80=\xc6(\x8f\x86R\x13\x0d\xf5\xb4\x1ea" +
+	"\x03\xf6~\xa0\x9c\x8b+\x92\x80\x02\x17\xf6J\x1c\xb0\x97" +
+	"\x94\xe54\x8a\xd1(\x1a\xeae=\x0d\x03\xec\xdd2\xe9" +
+	"T5\x11\xa4\xe3\x14\xb9\xb0\x97\x83\x80=>,u\x94" +
+	"\x12A:\xe8\x86>\xd6K$\xc0\x9e\xe1\x92\xf6\\M" +
+	"\x04i\xbb\x1b2\xadGn\x81\xbdU+=Q\x8ch" +
+	"(\xc6N\xb1\x88\x18j\xa80N\x1b+ \xc6\xaa\"" +
+	"\x89H\x11\x0d;\x10\xaf\x88\x0b\xb1\x12o\x87\xc5\x98H" +
+	"\x12\x0f\x0a\xa5\xd9B\xb1\x07\xf1`\xa2\xa3\x02b\xac\xb8" +
+	"\x83d\xd2\x96\x0a(7\x0eb+\xa0\xdd<\xfag\xbd" +
+	"\xb6U\x05I\xb9a\xdd)\xee1\x0d&\x0eTn\xe4" +
+	"\x11,\xca\xe9*\xc94\x1a\x8c{\xae\x8e\xf5\x0a\xf1Y" +
+	"\"'\xcf\xcf\xab4R\x81d?)\xe3\\r\xc8p" +
+	"U\x9d\xeeVt\x95\xbbuS\x8d\x1f\xe4\x18VH*" +
+	"&\xc4\xb8\x17\xea\x0f\xd2\x15\xb4k\xd1`\xd0\x1fl\xf2" +
+	"`L\x9b\xa8v5\xaa[\xe7+j\xd8\x0b\x86\xb0\xaf" +
+	"\x8e\xe0K2\x92T\x8a\xe5W\xe5F2\xae[\x80\x0f" +
+	"\xaf\x95\xa5x\xde\x80\xd1\xd6G\xdcffl\x88\x85_" +
+	"2\x10HXu\x88\xd6Mz\x09\x01\x8c\x95\x140\xc3" +
+	"O\xb9/\xfas;'`:\x0b9\x07\xbb\xb9\x90\xb6" +
+	"\x0f\xe2S\x11\x03\xe0\x06B\xea.\xa2\xedC\xc1\x8eC" +
+	"\xe5|\xc4\x17Ch\xfb(\x1e\xbf\x14a\xfb\x08\xda>" +
+	"\x9eO\x99\x96\xe0tF\xd1\xf6\x0a\xc4/\x82\x81_\xca" +
+	"\x90~<m\x9f\xc6\xdf\xa4\x9f\x8c\xf3\x99D\xdbg\x82" +
+	"\xf3\xfd\xedD?\x9b\x19\xf0_c\x87\x9c\x8d\xe1\xe8e" +
+	"J0\x14\xe1\x0a\xd3caUYP\xa3\xb6\x84@k" +
+	"\xabl\xd3\xd5\x88\xfdK\xab\x12\x08Prj}\xad\x9b" +
+	"\xf1?1\xc7\xd1\xa2*\x91\xa8\xa6\xfa\x9c*\x9b;9" +
+	"WuJ\xb2;\x16>5\x98\xa7U\xd3\x1c\xe2\xfa\xc6" +
+	"f\xb5qA8\xe4'\xee \x9f\x1a\xb4\xde4uN" +
+	"\xfe\xc5\xd5\xa3uU\xb8\xad46\xaaa\xbd;\xcb\x8b" +
+	"w\x80)d\x1bs\xffF\x80\x82\x11\xcaPK\xb2\x07" +
+	"#2\xb7E\x8fIv>\x8a\xf0 \x96}g\x92=" +
+	"\x0c%i(m\x1e\xc7K\xf6h,\xe0\xb5%\x92I" +
+	"v\xa2D2\xc9N\x94H&\xd9\x09\x12iIv\x0d" +
+	"\xd2O\xa7\xedsP\xb2{\x18\x92]\x8f\xd3\x9cI\xdb" +
+	"\x7f\x85\x92\xed6$\xfb\x0aD\xf2\xb3h\xfbU\x88\xcc" +
+	"\xd3\x0dd>\x0f\xe7i\x05\")\x93\xd7qw\"\xd8" +
+	"I\x83\xd2\xa8\xfb\xedb\xe2\x9f\x8a\xcc\x9d^\x9c\x89\xc7" +
+	"\xe2q\x88\xaf\xdc\xa7\xea\x8a?\x90\xaani\x92\xe6\xc1" +
+	"\xa0\xd86\x94\xec-X`\xcf0S\xdcG\x0def" +
+	"8d\xd6\x1c\xfd\xff\x00\x00\x00\xff\xff$\xd7\xdb\xa9"
 
 func RegisterSchema(reg *schemas.Registry) {
 	reg.Register(&schemas.Schema{
@@ -15327,6 +18541,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0x890d79825830e181,
 			0x8ccc6f83f308586e,
 			0x8e75b48570adb4d7,
+			0x8f6123a5a023c978,
 			0x90af55bea8fab7bd,
 			0x915f1b5e9b915523,
 			0x92091c26388199c9,
@@ -15340,7 +18555,9 @@ func RegisterSchema(reg *schemas.Registry) {
 			0x9a10bb8ea7812fde,
 			0x9afb504a0066af7a,
 			0x9b9a9655ff6b6b8c,
+			0x9ba62387fc037717,
 			0x9bdb226a7537eaa7,
+			0x9bf97412b3ed1e8b,
 			0x9c9d9f7ebb10aa08,
 			0x9ca6caad06dd6362,
 			0x9cc345338a4fe049,
@@ -15348,6 +18565,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0x9f18ec36f9f870c3,
 			0x9f1b5623bbf476e4,
 			0x9f9fd04fc4fae9f8,
+			0xa06072ab042cfece,
 			0xa1a90be81cc7008c,
 			0xa43e9cc32ef9ea0a,
 			0xa4ad2168b16385dc,
@@ -15361,32 +18579,41 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xa974afa6ea1a5505,
 			0xa98400d4c4e90d57,
 			0xaa843c089eef793c,
+			0xaab439891142f0f1,
 			0xaac7256936d823ab,
 			0xab29a78713dddb4d,
 			0xab63c0a90a202a7c,
 			0xab94d8155dbe82af,
 			0xac5ba0bba2e10a79,
 			0xadd77380dfc265df,
+			0xae3a40da91fca8ea,
 			0xaeba4d72f635b45f,
 			0xafd46f263c5d0a01,
+			0xafd6efe9ae5f653d,
 			0xb2a85a0823190c99,
 			0xb3c8b4a0486e9bbb,
 			0xb5a7bc4687b94d5e,
 			0xb70e1d00ddc62d7d,
+			0xb770cf4c8abd6ea2,
 			0xb8235d06c3d59cbc,
 			0xbb8b3020464925aa,
 			0xbc62190080e8c724,
 			0xbdda8236e1c35efb,
+			0xbde87bfa3b3a7c77,
+			0xbe65711e61c351fe,
 			0xbe9ae3c408d3be21,
 			0xbeea75a02dbebb31,
+			0xbf0a2385b46bba56,
 			0xbf3810f6b60d2e73,
 			0xbf4bdde5fcd8480a,
 			0xbf5d34af7368b862,
 			0xc087946303fee428,
 			0xc0bb1983d4252fee,
+			0xc13bbf094eb7a50c,
 			0xc195a0958e79f162,
 			0xc20a3d62b24ac5ce,
 			0xc2675405f1e158d9,
+			0xc3cf34638b33f5ba,
 			0xc4820367ef0ea09c,
 			0xc4da3a3076ecad45,
 			0xc4db394a8f3f15b3,
@@ -15399,6 +18626,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xc84cc7e0b4e73443,
 			0xc877567c50c72ef4,
 			0xc94f84d873c0751f,
+			0xcb6831f64747d12d,
 			0xcbb1792601e4eb32,
 			0xcbbbcac76d77b8e4,
 			0xcd18ea2e8ad2ffe7,
@@ -15411,6 +18639,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xd028b34902e50a80,
 			0xd174d0f3ccffc687,
 			0xd1d74cebcf21d06f,
+			0xd403d390b7c2ad42,
 			0xd45bec98f6239a3f,
 			0xd663e6b528cd9f7f,
 			0xd70271d1f53a3805,
@@ -15426,23 +18655,28 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xdcf8b8336fbdc4b3,
 			0xdd440847cfb41d00,
 			0xdd62100c12c2762f,
+			0xe0764c54f44a9c66,
 			0xe1031df7466473ca,
 			0xe10dd6245733351a,
 			0xe14d8558e3d5a4fe,
+			0xe195264cb21457da,
 			0xe28a3ea92a0777fa,
 			0xe3eb6d39520696db,
 			0xe42d081ad9e1bcb0,
+			0xe467c4a3f924fd41,
 			0xe48281bffb8c0064,
 			0xe6367913e819b43c,
 			0xe81b4aba815833da,
 			0xe8955c67c8138e2f,
 			0xe91d028315a882aa,
+			0xe97895920c9f6422,
 			0xe9ed6265354d9c7e,
 			0xea2cbcd6d5502c3d,
 			0xea9b7792a3afee46,
 			0xeaefe22f08dd442b,
 			0xec62de3f827a9085,
 			0xede054f7e7fa0f16,
+			0xee8a0ec94251cf7a,
 			0xef664a1726ddfb37,
 			0xf1d9a296d802b072,
 			0xf332506758a53a20,
@@ -15450,8 +18684,13 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xf472da0ddd4acbdb,
 			0xf4a65b2adae3b4f3,
 			0xf571b73ec45dda52,
+			0xf5d14d87fecff19e,
 			0xf60bf077b4deae60,
+			0xf6edd19cab746e5f,
 			0xf7307f87705b4251,
+			0xf9cc8643585c4d22,
+			0xfd2c1a39ac7dcf91,
+			0xfdbafa87180053c8,
 			0xfef8f3ad42fc6589,
 			0xff8a91c1051412a3,
 			0xffc741a5bfe5e344,

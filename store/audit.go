@@ -32,23 +32,29 @@ type AuditEntry struct {
 	Detail    string `json:"detail,omitempty"`
 }
 
-// AppendAudit appends e, assigning its sequence number (and its time if zero).
-func (s *Store) AppendAudit(e *AuditEntry) error {
-	if e.Time.IsZero() {
-		e.Time = time.Now().UTC()
-	}
+// AppendAudit appends entries in one transaction, in order, assigning their sequence numbers
+// (and their times if zero).
+func (s *Store) AppendAudit(entries ...*AuditEntry) error {
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+		for _, e := range entries {
+			if e.Time.IsZero() {
+				e.Time = time.Now().UTC()
+			}
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			e.Seq = seq
+			v, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+				return err
+			}
 		}
-		e.Seq = seq
-		v, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+		return nil
 	})
 }
 

@@ -31,6 +31,10 @@
 //	dropbox/                         messages yields posted to dropbox holes (schema 3)
 //	  <factory id, 16 bytes>/<component name>/
 //	    <seq, uint64 big-endian> -> <unix nanoseconds, 8><data>
+//	payees/                          who each factory's ledger pays, kept after destroy (schema 4)
+//	  <factory id, 16 bytes>   -> Payee (JSON)
+//	usage/                           what ended instances consumed, the requestor's (schema 4)
+//	  <requestor uid, 4><instance id> -> UsageRecord (JSON)
 //
 // Rules: every record is copied out of its transaction before the transaction ends; a blob is
 // durable (file fsynced and renamed, directory fsynced) before its record is written; records

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/factoryd/factoryd/billing"
 )
 
 // FactoryID identifies a factory for its whole life; names may be reused after a destroy.
@@ -88,6 +90,8 @@ type Factory struct {
 	Discreet    bool        `json:"discreet"`
 	// Syscalls are declared beyond the vat's default seccomp allowlist.
 	Syscalls []string `json:"syscalls,omitempty"`
+	// Charges are what its instances may charge for, in declaration order.
+	Charges []billing.Kind `json:"charges,omitempty"`
 	// Holes is the frozen hole set: "<factory id>/<component>" for each hole, its own and
 	// those of its component factories. Empty until seal.
 	Holes []string `json:"holes,omitempty"`
@@ -99,6 +103,7 @@ func (f *Factory) Clone() *Factory {
 	c.Components = append([]Component(nil), f.Components...)
 	c.Holes = append([]string(nil), f.Holes...)
 	c.Syscalls = append([]string(nil), f.Syscalls...)
+	c.Charges = append([]billing.Kind(nil), f.Charges...)
 	return &c
 }
 
@@ -124,6 +129,9 @@ func (s *Store) CreateFactory(f *Factory) error {
 			return fmt.Errorf("factory %q: %w", f.Name, ErrExists)
 		}
 		if err := names.Put([]byte(f.Name), f.ID[:]); err != nil {
+			return err
+		}
+		if err := putPayee(tx, f); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketFactories).Put(f.ID[:], v)

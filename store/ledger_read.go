@@ -453,3 +453,34 @@ func (v *chainVerifier) finish(tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// PayerFactories returns, ordered by id, the factories whose ledgers hold entries paid by uid.
+func (s *Store) PayerFactories(uid uint32) ([]FactoryID, error) {
+	seen := map[FactoryID]bool{}
+	err := s.view(func(tx *bolt.Tx) error {
+		prefix := binary.BigEndian.AppendUint32(nil, uid)
+		c := tx.Bucket(bucketLedgerByPayer).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+			_, f, _, ok := parsePayerBlockKey(k)
+			if !ok {
+				return fmt.Errorf("%w: malformed payer index key %x", ErrCorrupt, k)
+			}
+			seen[f] = true
+			// Skip the factory's other blocks: seek past its last possible key.
+			next := payerBlockKey(nil, uid, f[:], ^uint64(0))
+			if k, _ = c.Seek(next); k != nil && bytes.Equal(k, next) {
+				k, _ = c.Next()
+			}
+		}
+		return forEachUnfolded(tx, func(rec []byte) bool { return recordUID(rec) == uid }, func(rec []byte) error {
+			seen[FactoryID(recordFactory(rec))] = true
+			return nil
+		})
+	})
+	out := make([]FactoryID, 0, len(seen))
+	for f := range seen {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b FactoryID) int { return bytes.Compare(a[:], b[:]) })
+	return out, err
+}

@@ -19,6 +19,7 @@ var migrations = []migration{
 	{1, "create buckets", migrateCreateBuckets},
 	{2, "create ledger buckets", migrateCreateLedgerBuckets},
 	{3, "create audit log and dropbox buckets", migrateCreateAuditBuckets},
+	{4, "create payee and usage buckets", migrateCreatePayeeBuckets},
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -52,6 +53,23 @@ func migrateCreateAuditBuckets(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateCreatePayeeBuckets adds ledger payees (payee.go), filled from the existing factories,
+// and the requestors' usage records (usage.go).
+func migrateCreatePayeeBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketPayees, bucketUsage} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketFactories).ForEach(func(k, v []byte) error {
+		f, err := getFactory(tx, FactoryID(k))
+		if err != nil {
+			return err
+		}
+		return putPayee(tx, f)
+	})
 }
 
 func (s *Store) migrate() error {

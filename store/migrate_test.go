@@ -22,7 +22,7 @@ func TestMigrateCreateBuckets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, SchemaVersion(), v)
 	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketBlobs, bucketFactories, bucketNames, bucketAudit, bucketDropbox} {
+		for _, b := range [][]byte{bucketMeta, bucketBlobs, bucketFactories, bucketNames, bucketAudit, bucketDropbox, bucketPayees, bucketUsage} {
 			assert.NotNil(t, tx.Bucket(b), "bucket %s", b)
 		}
 		return nil
@@ -76,7 +76,7 @@ func TestMigrateAuditBucketsFromSchema2(t *testing.T) {
 	defer s.Close()
 	v, err := s.Version()
 	require.NoError(t, err)
-	assert.Equal(t, uint64(3), v)
+	assert.Equal(t, SchemaVersion(), v)
 	require.NoError(t, s.AppendAudit(&AuditEntry{Action: "x"}))
 	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
 		assert.NotNil(t, tx.Bucket(bucketNames).Get([]byte("kept")))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/factoryd/factoryd/client"
 	"github.com/factoryd/factoryd/internal/testbin"
+	"github.com/factoryd/factoryd/vat"
 )
 
 const module = "github.com/factoryd/factoryd/"
@@ -26,8 +27,11 @@ const module = "github.com/factoryd/factoryd/"
 var bins = map[string]string{}
 
 func TestMain(m *testing.M) {
+	// The escape suite runs its daemon in-process: this binary is its vats' helper.
+	vat.RunHelperIfRequested()
 	for _, p := range []string{"cmd/factoryd", "cmd/factoryctl", "examples/taxprep", "examples/kvstore",
-		"examples/kvclient", "internal/testprogs/probe"} {
+		"examples/kvclient", "internal/testprogs/probe", "internal/testprogs/garbage",
+		"internal/testprogs/escape"} {
 		bins[filepath.Base(p)] = testbin.MustBuild(module + p)
 	}
 	code := m.Run()

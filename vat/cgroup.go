@@ -19,14 +19,17 @@ const cgroupBase = "factoryd"
 // cgroupDriver creates per-vat cgroups on one kind of hierarchy.
 type cgroupDriver interface {
 	kind() string
-	create(name string, lim Limits) (cgroup, error)
+	create(name string) (cgroup, error)
 	// close removes the base directories if no vat is left in them (another daemon may share
 	// them).
 	close()
+	// sweep removes vat cgroups a daemon that died (kill -9) left behind.
+	sweep()
 }
 
 // cgroup is one vat's cgroup.
 type cgroup interface {
+	setLimits(lim Limits) error
 	add(pid int) error
 	usage() Usage
 	// cause names a limit that ended the vat ("memory limit 64 MiB exceeded"), or "".
@@ -177,6 +180,55 @@ func removeDir(dir string) error {
 const cpuPeriodMicros = 100000
 
 func cpuQuotaMicros(millicores uint32) uint64 { return uint64(millicores) * cpuPeriodMicros / 1000 }
+
+// staleAge is how old an empty vat cgroup must be before a sweep removes it: younger, it may
+// be another daemon's (sharing the base) between creating it and moving its vat in.
+const staleAge = time.Minute
+
+// sweepStale removes the vat cgroups under base that are empty and either older than
+// staleAge or named after a helper that is gone (a daemon only ever moves the helper a
+// cgroup is named after into it). A populated cgroup cannot be removed (EBUSY), so a live
+// vat's never is.
+func sweepStale(base string, now time.Time) (removed int) {
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		pid, born, ok := vatDirBirth(e.Name())
+		if !ok || !e.IsDir() || (now.Sub(born) < staleAge && processExists(pid)) {
+			continue
+		}
+		if os.Remove(filepath.Join(base, e.Name())) == nil {
+			removed++
+		}
+	}
+	return removed
+}
+
+// vatDirName names a vat's cgroup after its helper's pid and the time it was made.
+func vatDirName(pid int, now time.Time) string { return fmt.Sprintf("vat-%d-%d", pid, now.UnixNano()) }
+
+// vatDirBirth reads the helper's pid and the time back from a vat cgroup's name.
+func vatDirBirth(name string) (pid int, born time.Time, ok bool) {
+	rest, ok := strings.CutPrefix(name, "vat-")
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	p, nanos, ok := strings.Cut(rest, "-")
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	pid, perr := strconv.Atoi(p)
+	if !ok || err != nil || perr != nil {
+		return 0, time.Time{}, false
+	}
+	return pid, time.Unix(0, n), true
+}
+
+// processExists reports whether pid names a process (or thread) of this pid namespace.
+func processExists(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
+}
 
 // makeVatDir creates a vat's directory under base, recreating base if another daemon sharing
 // it removed it meanwhile.

@@ -2,8 +2,10 @@ package vat
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,4 +75,37 @@ func TestBytes(t *testing.T) {
 	for in, want := range map[uint64]string{64 << 20: "64 MiB", 2 << 30: "2 GiB", 1536: "1536 bytes", 4096: "4 KiB"} {
 		assert.Equal(t, want, Bytes(in))
 	}
+}
+
+// A daemon killed with -9 leaves its vats' (empty) cgroups behind; the next one removes those
+// old enough not to be another daemon's in the making, and nothing else.
+func TestSweepStaleCgroups(t *testing.T) {
+	base := t.TempDir()
+	now := time.Now()
+	self := os.Getpid()
+	old := vatDirName(self, now.Add(-2*staleAge))
+	young := vatDirName(self, now.Add(-staleAge/2))
+	orphan := vatDirName(deadPid(t), now.Add(-staleAge/2))
+	for _, name := range []string{old, young, orphan, "daemon", "vat-x-y"} {
+		require.NoError(t, os.Mkdir(filepath.Join(base, name), 0o755))
+	}
+	assert.Equal(t, 2, sweepStale(base, now))
+	ents, err := os.ReadDir(base)
+	require.NoError(t, err)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	assert.ElementsMatch(t, []string{young, "daemon", "vat-x-y"}, left)
+	pid, born, ok := vatDirBirth(young)
+	require.True(t, ok)
+	assert.Equal(t, self, pid)
+	assert.Equal(t, now.Add(-staleAge/2).UnixNano(), born.UnixNano())
+}
+
+// deadPid returns the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) int {
+	cmd := exec.Command("/bin/true")
+	require.NoError(t, cmd.Run())
+	return cmd.Process.Pid
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // v1 puts each vat in its own cgroup of the memory, pids, cpu and cpuacct hierarchies.
@@ -35,6 +36,12 @@ func newV1(mounts []mount, self map[string]string) (*v1, error) {
 
 func (d *v1) kind() string { return "v1" }
 
+func (d *v1) sweep() {
+	for _, base := range d.bases {
+		sweepStale(base, time.Now())
+	}
+}
+
 func (d *v1) close() {
 	for _, base := range d.bases {
 		os.Remove(base)
@@ -45,7 +52,7 @@ type v1Group struct {
 	dirs map[string]string
 }
 
-func (d *v1) create(name string, lim Limits) (cgroup, error) {
+func (d *v1) create(name string) (cgroup, error) {
 	g := &v1Group{dirs: map[string]string{}}
 	for c, base := range d.bases {
 		dir, err := makeVatDir(base, name)
@@ -55,14 +62,10 @@ func (d *v1) create(name string, lim Limits) (cgroup, error) {
 		}
 		g.dirs[c] = dir
 	}
-	if err := g.limit(lim); err != nil {
-		g.remove()
-		return nil, err
-	}
 	return g, nil
 }
 
-func (g *v1Group) limit(lim Limits) error {
+func (g *v1Group) setLimits(lim Limits) error {
 	if lim.MemoryBytes > 0 {
 		mem := strconv.FormatUint(lim.MemoryBytes, 10)
 		if err := writeFile(g.dirs["memory"], "memory.limit_in_bytes", mem); err != nil {

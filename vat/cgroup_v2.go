@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // v2 puts each vat in its own cgroup of the unified hierarchy, under <daemon's cgroup>/factoryd,
@@ -83,22 +84,19 @@ func (d *v2) kind() string { return "v2" }
 
 func (d *v2) close() { os.Remove(d.base) }
 
+func (d *v2) sweep() { sweepStale(d.base, time.Now()) }
+
 type v2Group struct{ dir string }
 
-func (d *v2) create(name string, lim Limits) (cgroup, error) {
+func (d *v2) create(name string) (cgroup, error) {
 	dir, err := makeVatDir(d.base, name)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	g := &v2Group{dir: dir}
-	if err := g.limit(lim); err != nil {
-		g.remove()
-		return nil, err
-	}
-	return g, nil
+	return &v2Group{dir: dir}, nil
 }
 
-func (g *v2Group) limit(lim Limits) error {
+func (g *v2Group) setLimits(lim Limits) error {
 	if lim.MemoryBytes > 0 {
 		if err := writeFile(g.dir, "memory.max", strconv.FormatUint(lim.MemoryBytes, 10)); err != nil {
 			return err

@@ -20,6 +20,7 @@ const (
 	fdRPC = iota
 	fdStdout
 	fdStderr
+	fdStdin   // the vat's own open of /dev/null: no open file description is shared between vats
 	fdProgram // present only when request.ProgramFD is set
 )
 
@@ -33,16 +34,15 @@ type request struct {
 	ProgramFD bool            `json:"program_fd"` // a detached mount of the program travels as fdProgram
 	Program   string          `json:"program"`    // else: the helper bind-mounts this path itself
 	RunAs     *ids            `json:"run_as"`     // ids inside the namespace to run the program as; nil: stay 0
-	TmpfsOpts string          `json:"tmpfs_opts"`
-	Seccomp   *seccompRequest `json:"seccomp"` // nil: no filter (only for experiments)
+	Seccomp   *seccompRequest `json:"seccomp"`    // nil: no filter (only for experiments)
 }
 
 type seccompRequest struct {
-	Extra []string `json:"extra"` // syscalls the factory declares
-	Log   bool     `json:"log"`   // notify the daemon of each refusal (it sends its listener first)
+	Filter []unix.SockFilter `json:"filter"` // compiled by the daemon (seccomp.go)
+	Log    bool              `json:"log"`    // notify the daemon of each refusal (it sends its listener first)
 }
 
-const requestVersion = 1
+const requestVersion = 2
 
 type ids struct {
 	UID uint32 `json:"uid"`
@@ -90,7 +90,7 @@ func sendRequest(ctl int, req *request, fds []int) error {
 // recvRequest reads the daemon's request and the fds it carries.
 func recvRequest(ctl int) (*request, []int, error) {
 	buf := make([]byte, maxControlMessage)
-	oob := make([]byte, unix.CmsgSpace(4*4))
+	oob := make([]byte, unix.CmsgSpace(4*(fdProgram+1)))
 	n, oobn, flags, _, err := unix.Recvmsg(ctl, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return nil, nil, fmt.Errorf("receive request: %w", err)
@@ -109,7 +109,7 @@ func recvRequest(ctl int) (*request, []int, error) {
 	if req.Version != requestVersion {
 		return nil, fds, fmt.Errorf("request version %d, helper speaks %d", req.Version, requestVersion)
 	}
-	want := fdStderr + 1
+	want := fdStdin + 1
 	if req.ProgramFD {
 		want++
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,9 +32,10 @@ const (
 
 // helper is the state the steps share.
 type helper struct {
-	req *request
-	fds []int
-	ctl int
+	req      *request
+	fds      []int
+	ctl      int
+	detached bool // the old root is gone already
 }
 
 // A step is one stage of confinement; its name is what a failure reports.
@@ -42,36 +44,61 @@ type step struct {
 	run  func(*helper) error
 }
 
-// steps run in this order; docs/vat-handshake.md tables them.
-var steps = []step{
-	{"mounts", (*helper).mounts},
-	{"pivot", (*helper).pivot},
-	{"hostname", (*helper).hostname},
-	{"fds", (*helper).arrangeFDs},
-	{"rlimits", (*helper).rlimits},
-	{"privileges", (*helper).dropPrivileges},
-	{"seccomp", (*helper).seccomp},
-	{"exec", (*helper).exec},
-}
+// Confinement runs in two phases. Before its request, which may be long before (a helper waits
+// in the daemon's pool), the helper builds everything that does not depend on the program:
+// private mounts and the new root, with the old one kept at /.old-root. After it, the rest.
+// docs/vat-handshake.md tables both.
+var (
+	before = []step{
+		{"mounts", (*helper).mounts},
+		{"pivot", (*helper).pivot},
+		{"detach", (*helper).detachEarly},
+		{"capabilities", (*helper).limitCapabilities},
+	}
+	after = []step{
+		{"program", (*helper).attachProgram},
+		{"detach", (*helper).detachLate},
+		{"hostname", (*helper).hostname},
+		{"fds", (*helper).arrangeFDs},
+		{"rlimits", (*helper).rlimits},
+		{"privileges", (*helper).dropPrivileges},
+		{"seccomp", (*helper).seccomp},
+		{"exec", (*helper).exec},
+	}
+)
+
+// tmpfsOptions size the new root: a directory and the placeholder the program is mounted on.
+const tmpfsOptions = "size=16k,nr_inodes=16,mode=0755"
 
 func helperMain() int {
 	// Capabilities, securebits, no_new_privs and the parent-death signal are per thread: all
 	// of it must happen on the thread that finally calls execve.
 	runtime.LockOSThread()
 	h := &helper{ctl: 3}
+	if name, err := h.run(before); err != nil {
+		sendFailure(h.ctl, name, err)
+		return 1
+	}
 	req, fds, err := recvRequest(h.ctl)
 	if err != nil {
 		sendFailure(h.ctl, "request", err)
 		return 1
 	}
 	h.req, h.fds = req, fds
-	for _, s := range steps {
-		if err := s.run(h); err != nil {
-			sendFailure(h.ctl, s.name, err)
-			return 1
-		}
+	if name, err := h.run(after); err != nil {
+		sendFailure(h.ctl, name, err)
+		return 1
 	}
 	return 1 // exec returned without an error: cannot happen
+}
+
+func (h *helper) run(steps []step) (string, error) {
+	for _, s := range steps {
+		if err := s.run(h); err != nil {
+			return s.name, err
+		}
+	}
+	return "", nil
 }
 
 func (h *helper) mounts() error {
@@ -79,43 +106,18 @@ func (h *helper) mounts() error {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	if err := unix.Mount("tmpfs", newRoot, "tmpfs", flags, h.req.TmpfsOpts); err != nil {
+	if err := unix.Mount("tmpfs", newRoot, "tmpfs", flags, tmpfsOptions); err != nil {
 		return fmt.Errorf("mount tmpfs: %w", err)
 	}
 	target := filepath.Join(newRoot, progDir, progName)
 	if err := os.Mkdir(filepath.Dir(target), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(target, nil, 0o555); err != nil {
-		return err
-	}
-	if err := h.attachProgram(target); err != nil {
-		return err
-	}
-	ro := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
-	if err := unix.Mount("", target, "", ro, ""); err != nil {
-		return fmt.Errorf("make program read-only: %w", err)
-	}
-	return nil
+	return os.WriteFile(target, nil, 0o555)
 }
 
-// attachProgram puts the program at target: the daemon's detached mount when it sent one (a
-// root daemon, whose data directory this namespace's uid cannot traverse), else a bind mount of
-// the path (a rootless daemon, whose own uid is this namespace's root).
-func (h *helper) attachProgram(target string) error {
-	if h.req.ProgramFD {
-		err := unix.MoveMount(h.fds[fdProgram], "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
-		if err != nil {
-			return fmt.Errorf("attach program: %w", err)
-		}
-		return unix.Close(h.fds[fdProgram])
-	}
-	if err := unix.Mount(h.req.Program, target, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind program: %w", err)
-	}
-	return nil
-}
-
+// pivot makes the tmpfs the root, keeping the old root at /.old-root until the program is
+// attached.
 func (h *helper) pivot() error {
 	old := filepath.Join(newRoot, oldRootDir)
 	if err := os.Mkdir(old, 0o700); err != nil {
@@ -124,9 +126,52 @@ func (h *helper) pivot() error {
 	if err := unix.PivotRoot(newRoot, old); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
 	}
-	if err := unix.Chdir("/"); err != nil {
-		return err
+	return unix.Chdir("/")
+}
+
+// attachProgram puts the program at /bin/prog, read-only: the daemon's detached mount when it
+// sent one (a root daemon, whose data directory this namespace's uid cannot traverse), else a
+// bind mount of the path under the old root (a rootless daemon, whose own uid is this
+// namespace's root).
+func (h *helper) attachProgram() error {
+	if h.req.ProgramFD {
+		err := unix.MoveMount(h.fds[fdProgram], "", unix.AT_FDCWD, ProgramPath, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		if err != nil {
+			return fmt.Errorf("attach program: %w", err)
+		}
+		unix.Close(h.fds[fdProgram])
+	} else if err := unix.Mount("/"+oldRootDir+h.req.Program, ProgramPath, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind program: %w", err)
 	}
+	ro := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
+	if err := unix.Mount("", ProgramPath, "", ro, ""); err != nil {
+		return fmt.Errorf("make program read-only: %w", err)
+	}
+	return nil
+}
+
+// A root daemon sends the program as a detached mount, so its helper needs the old root for
+// nothing and drops it before its request (argv[1] says so); a rootless daemon's helper binds
+// the program from under the old root, and drops it after.
+const earlyDetach = "early-detach"
+
+func (h *helper) detachEarly() error {
+	if len(os.Args) < 2 || os.Args[1] != earlyDetach {
+		return nil
+	}
+	h.detached = true
+	return detachOldRoot()
+}
+
+func (h *helper) detachLate() error {
+	if h.detached {
+		return nil
+	}
+	return detachOldRoot()
+}
+
+// detachOldRoot drops the old root and makes the new one read-only.
+func detachOldRoot() error {
 	if err := unix.Unmount("/"+oldRootDir, unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach old root: %w", err)
 	}
@@ -144,15 +189,15 @@ func (h *helper) hostname() error {
 	return unix.Sethostname([]byte(h.req.Hostname))
 }
 
-// arrangeFDs leaves exactly fd 0 (/dev/null, inherited), 1, 2 and 3 (the RPC socket) open
-// across exec. The control socket moves above them and, like every other fd, closes on exec.
+// arrangeFDs leaves exactly fd 0 (/dev/null, the vat's own open of it), 1, 2 and 3 (the RPC
+// socket) open across exec. The control socket moves above them and, like every other fd, closes on exec.
 func (h *helper) arrangeFDs() error {
 	ctl, err := unix.FcntlInt(uintptr(h.ctl), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
 		return err
 	}
 	h.ctl = ctl
-	for target, fd := range map[int]int{1: h.fds[fdStdout], 2: h.fds[fdStderr], 3: h.fds[fdRPC]} {
+	for target, fd := range map[int]int{0: h.fds[fdStdin], 1: h.fds[fdStdout], 2: h.fds[fdStderr], 3: h.fds[fdRPC]} {
 		if err := unix.Dup3(fd, target, 0); err != nil {
 			return fmt.Errorf("dup %d to %d: %w", fd, target, err)
 		}
@@ -178,5 +223,19 @@ func (h *helper) exec() error {
 	if env == nil {
 		env = []string{}
 	}
-	return unix.Exec(ProgramPath, []string{progName}, env)
+	// ETXTBSY: some process still holds the program's file open for writing. The daemon wrote
+	// it (an upload) and closed it, but a process the daemon forked meanwhile (another helper)
+	// holds a copy of that descriptor until its own exec closes it: wait that out.
+	start := time.Now()
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := unix.Exec(ProgramPath, []string{progName}, env)
+		if err != unix.ETXTBSY || time.Since(start) > execBusyWait {
+			return err
+		}
+		ts := unix.NsecToTimespec(int64(wait))
+		unix.Nanosleep(&ts, nil)
+	}
 }
+
+// execBusyWait bounds the wait for a program's file to stop being open for writing.
+const execBusyWait = 2 * time.Second

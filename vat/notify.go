@@ -30,6 +30,7 @@ type seccompNotifResp struct {
 // EPERM, exactly as without log mode, after report is told its name. It returns when the vat
 // has exited, or at once when the vat is not in log mode. It must be called at most once.
 func (p *Process) ServeRefusals(report func(syscall string)) {
+	<-p.started
 	if p.listener == nil {
 		return
 	}

@@ -22,12 +22,23 @@ const (
 		secbitKeepCapsLocked | secbitNoCapAmbientRaise | secbitNoCapAmbientRaiseLocked
 )
 
+// limitCapabilities empties the bounding set, clears the ambient set and locks securebits, on
+// the thread that will exec: nothing the program could gain at exec. The helper keeps the
+// effective capabilities it still needs for the rest of its steps. It runs before the request.
+func (h *helper) limitCapabilities() error {
+	for _, f := range []func() error{clearBoundingSet, clearAmbient, lockSecurebits} {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // dropPrivileges leaves the thread that will exec the program with no capability in any set,
-// an empty bounding set, locked securebits, an unprivileged uid where the namespace maps one,
-// the parent-death signal re-armed and no_new_privs.
+// an unprivileged uid where the namespace maps one, the parent-death signal re-armed and
+// no_new_privs (limitCapabilities did the rest).
 func (h *helper) dropPrivileges() error {
-	for _, f := range []func() error{clearBoundingSet, clearAmbient, lockSecurebits, h.changeIDs,
-		clearCapabilities, h.rearmParentDeath, noNewPrivs} {
+	for _, f := range []func() error{h.changeIDs, clearCapabilities, h.rearmParentDeath, noNewPrivs} {
 		if err := f(); err != nil {
 			return err
 		}
@@ -68,19 +79,30 @@ func lockSecurebits() error {
 // changeIDs switches to the unprivileged ids the request names. Groups are cleared first where
 // the namespace allows setgroups (a root daemon); a rootless daemon's namespace denies it, and
 // its supplementary groups are unmapped there.
+//
+// Credentials are per thread in the kernel, and execve keeps the calling thread's: the raw
+// syscalls change this (locked) thread only, which is all the program inherits. Go's
+// syscall.Setresuid would stop the world to change every thread, for nothing.
 func (h *helper) changeIDs() error {
 	if h.req.RunAs == nil {
 		return nil
 	}
-	if err := unix.Setgroups(nil); err != nil && !errors.Is(err, unix.EPERM) {
+	if err := rawIDCall(unix.SYS_SETGROUPS, 0, 0, 0); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("setgroups: %w", err)
 	}
-	g, u := int(h.req.RunAs.GID), int(h.req.RunAs.UID)
-	if err := unix.Setresgid(g, g, g); err != nil {
+	g, u := uintptr(h.req.RunAs.GID), uintptr(h.req.RunAs.UID)
+	if err := rawIDCall(unix.SYS_SETRESGID, g, g, g); err != nil {
 		return fmt.Errorf("setresgid %d: %w", g, err)
 	}
-	if err := unix.Setresuid(u, u, u); err != nil {
+	if err := rawIDCall(unix.SYS_SETRESUID, u, u, u); err != nil {
 		return fmt.Errorf("setresuid %d: %w", u, err)
+	}
+	return nil
+}
+
+func rawIDCall(nr, a, b, c uintptr) error {
+	if _, _, errno := unix.RawSyscall(nr, a, b, c); errno != 0 {
+		return errno
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
 package vat
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,10 +41,16 @@ type Process struct {
 	release  func()
 	cgroup   cgroup // nil without limits that need one
 	limits   Limits
-	usage    Usage // set before done closes
+	usage    Usage // set before done closes, under cgroupMu
+
+	cgroupMu   sync.Mutex // guards cgroup, limits and cgroupGone: placing, limiting, reading, removing
+	cgroupGone bool
 
 	done   chan struct{}
 	status ExitStatus // set before done closes
+
+	started  chan struct{} // closed once the helper exec'd the program, or failed
+	startErr error         // set before started closes
 }
 
 func newProcess(pid, pidfd int, conn *os.File, release func()) (*Process, error) {
@@ -51,7 +59,7 @@ func newProcess(pid, pidfd int, conn *os.File, release func()) (*Process, error)
 		return nil, fmt.Errorf("pidfd: %w", err)
 	}
 	p := &Process{pid: pid, pidfd: os.NewFile(uintptr(pidfd), "pidfd"), conn: conn,
-		release: release, done: make(chan struct{})}
+		release: release, done: make(chan struct{}), started: make(chan struct{})}
 	go p.reap()
 	return p, nil
 }
@@ -115,10 +123,11 @@ func (p *Process) reap() {
 	}
 }
 
-func (p *Process) setCgroup(g cgroup, lim Limits) { p.cgroup, p.limits = g, lim }
-
 // endCgroup reads why and how much, from the kernel's counters, then removes the cgroup.
 func (p *Process) endCgroup() {
+	p.cgroupMu.Lock()
+	defer p.cgroupMu.Unlock()
+	p.cgroupGone = true
 	if p.cgroup == nil {
 		p.status.Limit = p.cpuCause()
 		return
@@ -129,6 +138,26 @@ func (p *Process) endCgroup() {
 		p.status.Limit = p.cpuCause()
 	}
 	p.cgroup.remove()
+}
+
+// setCgroup records the vat's cgroup; false if the vat has ended meanwhile (its cgroup is then
+// the caller's to remove).
+func (p *Process) setCgroup(g cgroup) bool {
+	p.cgroupMu.Lock()
+	defer p.cgroupMu.Unlock()
+	if p.cgroupGone {
+		return false
+	}
+	p.cgroup = g
+	return true
+}
+
+// setLimits records the limits the vat runs under, and returns its cgroup (nil without one).
+func (p *Process) setLimits(lim Limits) cgroup {
+	p.cgroupMu.Lock()
+	defer p.cgroupMu.Unlock()
+	p.limits = lim
+	return p.cgroup
 }
 
 // cpuCause names the CPU time limit when it is what killed the vat: SIGKILL, and the vat used
@@ -146,4 +175,69 @@ func (p *Process) cpuCause() string {
 func (p *Process) Usage() Usage {
 	<-p.done
 	return p.usage
+}
+
+// Measured reports whether the vat's usage comes from the kernel's counters: false without a
+// cgroup, where Usage and LiveUsage are zero.
+func (p *Process) Measured() bool {
+	p.cgroupMu.Lock()
+	defer p.cgroupMu.Unlock()
+	return p.cgroup != nil
+}
+
+// LiveUsage returns what the vat has consumed so far, or in all once it has ended.
+func (p *Process) LiveUsage() Usage {
+	p.cgroupMu.Lock()
+	defer p.cgroupMu.Unlock()
+	switch {
+	case p.cgroupGone:
+		return p.usage
+	case p.cgroup == nil:
+		return Usage{}
+	}
+	return p.cgroup.usage()
+}
+
+// Started is closed once the helper has exec'd the program (StartErr is nil) or failed a step
+// (StartErr says which, and the vat is being killed).
+func (p *Process) Started() <-chan struct{} { return p.started }
+
+// StartErr is the helper's failure; valid once Started is closed.
+func (p *Process) StartErr() error {
+	<-p.started
+	return p.startErr
+}
+
+// WaitStarted waits until Started is closed or ctx is done, and returns StartErr.
+func (p *Process) WaitStarted(ctx context.Context) error {
+	select {
+	case <-p.started:
+		return p.startErr
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", ErrStart, ctx.Err())
+	}
+}
+
+// awaitExec reads the helper's outcome from the control socket: the seccomp listener in log mode,
+// then end-of-file at exec, or a failure. On failure (or ctx's end first) the vat is killed. It
+// owns ctl.
+func (p *Process) awaitExec(ctx context.Context, ctl *os.File) {
+	defer close(p.started)
+	defer ctl.Close()
+	stop := context.AfterFunc(ctx, func() { ctl.SetReadDeadline(time.Now()) })
+	defer stop()
+	listener, err := readOutcome(ctl)
+	var fail *failure
+	switch {
+	case err == nil:
+		p.listener = listener
+		return
+	case errors.As(err, &fail):
+		p.startErr = fmt.Errorf("%w: %v", ErrStart, fail)
+	case ctx.Err() != nil:
+		p.startErr = fmt.Errorf("%w: helper did not finish: %v", ErrStart, ctx.Err())
+	default:
+		p.startErr = fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	p.Kill()
 }

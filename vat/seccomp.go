@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,7 +18,7 @@ import (
 // threads and its open fds (which are fds 0-3 and what it makes of them).
 var baseSyscalls = []string{
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",
-	"lseek", "fcntl", "dup", "dup3", "getsockopt", "getsockname", "getpeername", "shutdown",
+	"lseek", "dup", "dup3", "getsockopt", "getsockname", "getpeername", "shutdown",
 	"recvfrom", "sendto", "recvmsg", "sendmsg", "epoll_create1", "epoll_ctl", "epoll_pwait",
 	"epoll_pwait2", "eventfd2", "pipe2", "ppoll", "munmap", "madvise", "mremap", "brk", "futex",
 	"set_robust_list", "get_robust_list", "rseq", "gettid", "getpid", "getppid", "getuid",
@@ -43,6 +44,9 @@ var neverSyscalls = []string{
 	"acct", "syslog", "vhangup", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
 	"sethostname", "setdomainname", "iopl", "ioperm", "pidfd_getfd", "kcmp", "seccomp",
 	"clone3", "fork", "vfork",
+	// Locks on a file are seen by every process that can open it, and the one file a vat
+	// holds, its program, is shared by every instance of it.
+	"flock",
 }
 
 // Actions.
@@ -67,6 +71,10 @@ func CheckSyscalls(names []string) error {
 	for _, n := range names {
 		if slices.Contains(neverSyscalls, n) {
 			return fmt.Errorf("%w: syscall %q may not be declared: it reaches beyond the vat", ErrInvalidPolicy, n)
+		}
+		if c, ok := checkedSyscalls[n]; ok && c.declared == nil {
+			return fmt.Errorf("%w: syscall %q is allowed with argument checks (%s); it cannot be declared beyond them",
+				ErrInvalidPolicy, n, c.what)
 		}
 		if _, ok := syscallNumbers[n]; !ok {
 			return fmt.Errorf("%w: unknown syscall %q", ErrInvalidPolicy, n)
@@ -97,18 +105,67 @@ func filter(extra []string, logMode bool) ([]unix.SockFilter, error) {
 	}
 	a := &asm{deny: deny}
 	a.header()
-	for _, nr := range allowed(extra) {
-		a.allow(nr)
+	rules := rulesFor(allowed(extra), extra)
+	if err := a.tree(rules); err != nil {
+		return nil, err
 	}
-	a.special()
-	a.ret(deny)
 	return a.prog, nil
+}
+
+// rule decides one syscall: its block of instructions, which starts with the accumulator
+// holding the syscall number and either returns or falls through (not this syscall).
+type rule struct {
+	nr    uintptr
+	block func(a *asm)
+}
+
+// rulesFor lists every syscall the filter decides other than by default, one rule per number:
+// the allowed ones, and those with argument checks (declared ones in their declared form),
+// sorted by number.
+func rulesFor(allow []uintptr, declared []string) []rule {
+	var out []rule
+	for _, nr := range allow {
+		out = append(out, rule{nr, func(a *asm) { a.allow(nr) }})
+	}
+	out = append(out, specialRules(declared)...)
+	sort.Slice(out, func(i, j int) bool { return out[i].nr < out[j].nr })
+	return out
+}
+
+// leafRules is how many rules a leaf of the decision tree tests one after another.
+const leafRules = 6
+
+// tree emits a balanced decision tree over rules (sorted by number): each inner node tests
+// "number >= pivot" and jumps over its left subtree; each leaf tests its few rules and then
+// denies. A syscall costs a handful of comparisons, not one per rule.
+func (a *asm) tree(rules []rule) error {
+	if len(rules) <= leafRules {
+		for _, r := range rules {
+			r.block(a)
+		}
+		a.ret(a.deny)
+		return nil
+	}
+	mid := len(rules) / 2
+	left := &asm{deny: a.deny}
+	if err := left.tree(rules[:mid]); err != nil {
+		return err
+	}
+	if len(left.prog) > 255 {
+		return fmt.Errorf("%w: filter subtree of %d instructions", ErrInvalidPolicy, len(left.prog))
+	}
+	a.jump(unix.BPF_JMP|unix.BPF_JGE|unix.BPF_K, uint32(rules[mid].nr), uint8(len(left.prog)), 0)
+	a.prog = append(a.prog, left.prog...)
+	return a.tree(rules[mid:])
 }
 
 // allowed lists the syscalls allowed without condition, sorted, known on this machine.
 func allowed(extra []string) []uintptr {
 	var nrs []uintptr
 	for _, n := range append(slices.Clone(baseSyscalls), extra...) {
+		if _, checked := checkedSyscalls[n]; checked {
+			continue // decided by its own rule
+		}
 		if nr, ok := syscallNumbers[n]; ok && !slices.Contains(nrs, nr) {
 			nrs = append(nrs, nr)
 		}
@@ -221,20 +278,97 @@ func (a *asm) fixed(nr uintptr, action uint32) {
 const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
-// special adds the rules with argument checks. The program is pid 1 of its pid namespace.
-func (a *asm) special() {
-	// Threads, never processes or namespaces.
-	a.cond(syscallNumbers["clone"], eq(0, true, 0), set(0, unix.CLONE_THREAD), clear(0, namespaceFlags))
-	// Signals to its own threads only.
-	a.cond(syscallNumbers["tgkill"], eq(0, false, 1), eq(0, true, 0))
-	// No executable memory: nothing in a vat needs to generate code.
-	a.cond(syscallNumbers["mmap"], clear(2, unix.PROT_EXEC))
-	a.cond(syscallNumbers["mprotect"], clear(2, unix.PROT_EXEC))
-	a.oneOf(syscallNumbers["prctl"], 0, prSetVMA, unix.PR_SET_NAME, unix.PR_GET_NAME)
-	// Read its own limits; never set any.
-	a.cond(syscallNumbers["prlimit64"], eq(0, false, 0), eq(0, true, 0), eq(2, false, 0), eq(2, true, 0))
+// checkedSyscall is a syscall allowed only with some arguments. A factory may declare it to
+// lift the check to its declared form, which still keeps the call inside the vat; nil declared
+// means no such form exists and the syscall cannot be declared.
+type checkedSyscall struct {
+	what     string // what the check allows, for people
+	strict   func(a *asm, nr uintptr)
+	declared func(a *asm, nr uintptr)
+}
+
+func allowAll(a *asm, nr uintptr) { a.allow(nr) }
+
+// fcntl commands on the calling process's own descriptors: duplicate, close-on-exec, status
+// flags. Locks, leases, owners, signals and notifications are what fcntl does beyond them.
+var fcntlCommands = []uint32{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC, unix.F_GETFD, unix.F_SETFD, unix.F_GETFL, unix.F_SETFL}
+
+// checkedSyscalls are the syscalls with argument checks. The program is pid 1 of its pid
+// namespace. Each block that loads an argument returns, so the accumulator holds the syscall
+// number again for whatever follows a block that falls through.
+var checkedSyscalls = map[string]checkedSyscall{
+	"clone": {"threads only",
+		func(a *asm, nr uintptr) {
+			a.cond(nr, eq(0, true, 0), set(0, unix.CLONE_THREAD), clear(0, namespaceFlags))
+		},
+		// Declared: processes too (inside the vat's pid namespace and cgroup), never namespaces.
+		func(a *asm, nr uintptr) { a.cond(nr, eq(0, true, 0), clear(0, namespaceFlags)) }},
+	// Signals to its own threads only; declared, to any process of its pid namespace.
+	"tgkill": {"signals to its own threads", func(a *asm, nr uintptr) { a.cond(nr, eq(0, false, 1), eq(0, true, 0)) }, allowAll},
+	// No executable memory: nothing in a vat needs to generate code unless it declares so (a JIT).
+	"mmap":     {"no executable mappings", func(a *asm, nr uintptr) { a.cond(nr, clear(2, unix.PROT_EXEC)) }, allowAll},
+	"mprotect": {"no executable mappings", func(a *asm, nr uintptr) { a.cond(nr, clear(2, unix.PROT_EXEC)) }, allowAll},
+	// Read its own limits; declared, also lower them (raising past a hard limit needs a
+	// capability no vat has).
+	"prlimit64": {"reading its own limits",
+		func(a *asm, nr uintptr) { a.cond(nr, eq(0, false, 0), eq(0, true, 0), eq(2, false, 0), eq(2, true, 0)) }, allowAll},
+	// Naming its own memory mappings (the Go runtime does so at start) and threads. Other
+	// options reach beyond the vat (the parent-death signal, which ties a vat's life to the
+	// daemon's) and have no declared form.
+	"prctl": {"naming mappings and threads",
+		func(a *asm, nr uintptr) { a.oneOf(nr, 0, prSetVMA, unix.PR_SET_NAME, unix.PR_GET_NAME) }, nil},
+	"fcntl": {"duplicating descriptors and their flags",
+		func(a *asm, nr uintptr) { a.oneOf(nr, 1, fcntlCommands...) }, nil},
+}
+
+// specialRules are the rules of the checked syscalls known on this machine, in their declared
+// form where declared, and clone3's.
+func specialRules(declared []string) []rule {
+	var out []rule
+	for name, c := range checkedSyscalls {
+		nr, ok := syscallNumbers[name]
+		if !ok {
+			continue
+		}
+		block := c.strict
+		if slices.Contains(declared, name) && c.declared != nil {
+			block = c.declared
+		}
+		out = append(out, rule{nr, func(a *asm) { block(a, nr) }})
+	}
 	// clone3 cannot have its flags checked (they are in memory): say it does not exist, so
 	// runtimes fall back to clone.
-	a.fixed(syscallNumbers["clone3"], actENOSYS)
-	a.loadNr()
+	if nr, ok := syscallNumbers["clone3"]; ok {
+		out = append(out, rule{nr, func(a *asm) { a.fixed(nr, actENOSYS) }})
+	}
+	return out
+}
+
+// filterCache keeps compiled filters by their declared syscalls and mode: a factory's filter
+// is compiled once, not per vat.
+//
+// mu guards m.
+type filterCache struct {
+	mu sync.Mutex
+	m  map[string][]unix.SockFilter
+}
+
+func (c *filterCache) get(extra []string, logMode bool) ([]unix.SockFilter, error) {
+	key := fmt.Sprint(logMode, extra)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prog, ok := c.m[key]; ok {
+		return prog, nil
+	}
+	prog, err := filter(extra, logMode)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string][]unix.SockFilter{}
+	}
+	if len(c.m) < 1024 {
+		c.m[key] = prog
+	}
+	return prog, nil
 }

@@ -28,9 +28,9 @@ func (h *helper) seccomp() error {
 	if h.req.Seccomp == nil {
 		return nil
 	}
-	prog, err := filter(h.req.Seccomp.Extra, h.req.Seccomp.Log)
-	if err != nil {
-		return err
+	prog := h.req.Seccomp.Filter
+	if len(prog) == 0 || len(prog) > 4096 {
+		return fmt.Errorf("a filter of %d instructions", len(prog))
 	}
 	fd, err := installFilter(prog, h.req.Seccomp.Log)
 	if err != nil || !h.req.Seccomp.Log {

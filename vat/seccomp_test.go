@@ -3,6 +3,7 @@ package vat
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -75,6 +76,7 @@ func TestFilterDecisions(t *testing.T) {
 	prog, err := filter([]string{"openat"}, false)
 	require.NoError(t, err)
 	require.Less(t, len(prog), 4096, "the kernel's limit on filter length")
+	assert.Less(t, maxPath(prog), 40, "a decision takes a handful of comparisons, not one per rule")
 	thread := uint64(unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
 		unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID)
 	tests := []struct {
@@ -105,6 +107,15 @@ func TestFilterDecisions(t *testing.T) {
 		{"prctl name a thread", sc("prctl", unix.PR_SET_NAME), actAllow},
 		{"prctl drop no_new_privs", sc("prctl", unix.PR_SET_NO_NEW_PRIVS), actEPERM},
 		{"prctl option in the high word", sc("prctl", prSetVMA|1<<32), actEPERM},
+		{"fcntl set flags", sc("fcntl", 0, unix.F_SETFL, unix.O_NONBLOCK), actAllow},
+		{"fcntl dup", sc("fcntl", 5, unix.F_DUPFD_CLOEXEC, 100), actAllow},
+		{"fcntl lock", sc("fcntl", 0, unix.F_SETLK), actEPERM},
+		{"fcntl open file description lock", sc("fcntl", 0, unix.F_OFD_SETLK), actEPERM},
+		{"fcntl query locks", sc("fcntl", 0, unix.F_GETLK), actEPERM},
+		{"fcntl signal owner", sc("fcntl", 0, unix.F_SETOWN, 1), actEPERM},
+		{"fcntl signal", sc("fcntl", 0, unix.F_SETSIG, 10), actEPERM},
+		{"fcntl lease", sc("fcntl", 0, unix.F_SETLEASE), actEPERM},
+		{"flock", sc("flock", 0, unix.LOCK_EX), actEPERM},
 		{"another architecture", seccompData{nr: syscallNumbers["read"], arch: auditArch + 1}, actKill},
 	}
 	if x32Bit != 0 {
@@ -127,6 +138,46 @@ func TestFilterDecisions(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidPolicy)
 }
 
+// Declaring a syscall that has argument checks gives it its declared form, never an
+// unconditional allow beside the checked rule: what stays forbidden stays so.
+func TestDeclaredCheckedSyscallsKeepTheirLimits(t *testing.T) {
+	var declarable []string
+	for name, c := range checkedSyscalls {
+		if c.declared != nil {
+			declarable = append(declarable, name)
+		} else {
+			assert.ErrorIs(t, CheckSyscalls([]string{name}), ErrInvalidPolicy, "%s has no declared form", name)
+		}
+	}
+	sets := [][]string{append(slices.Clone(declarable), "openat", "socket", "kill")}
+	for _, n := range declarable {
+		sets = append(sets, []string{n})
+	}
+	for _, extra := range sets {
+		prog, err := filter(extra, false)
+		require.NoError(t, err)
+		for _, in := range []seccompData{
+			sc("clone", uint64(unix.SIGCHLD)|unix.CLONE_NEWUSER),
+			sc("clone", unix.CLONE_NEWNET),
+			sc("clone", uint64(unix.SIGCHLD)|1<<40),
+			sc("prctl", unix.PR_SET_PDEATHSIG, 0),
+			sc("prctl", unix.PR_SET_NO_NEW_PRIVS),
+			sc("fcntl", 0, unix.F_SETLK),
+			sc("fcntl", 0, unix.F_OFD_SETLK),
+			sc("unshare", unix.CLONE_NEWUSER),
+		} {
+			assert.Equal(t, uint32(actEPERM), run(t, prog, in), "declared %v: %s %#x", extra, SyscallName(int(in.nr)), in.args[0])
+		}
+	}
+	prog, err := filter([]string{"clone", "mmap", "tgkill"}, false)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(actAllow), run(t, prog, sc("clone", uint64(unix.SIGCHLD))), "declared clone: processes")
+	assert.Equal(t, uint32(actAllow), run(t, prog, sc("mmap", 0, 4096, unix.PROT_READ|unix.PROT_EXEC)), "declared mmap: a JIT")
+	assert.Equal(t, uint32(actEPERM), run(t, prog, sc("mprotect", 0, 4096, unix.PROT_EXEC)), "mprotect was not declared")
+	assert.Equal(t, uint32(actAllow), run(t, prog, sc("tgkill", 2, 2, 9)), "declared tgkill: other processes of the vat")
+	assert.ErrorIs(t, CheckSyscalls([]string{"flock"}), ErrInvalidPolicy)
+}
+
 func TestEveryBaseSyscallIsAllowed(t *testing.T) {
 	prog, err := filter(nil, false)
 	require.NoError(t, err)
@@ -140,4 +191,33 @@ func TestEveryBaseSyscallIsAllowed(t *testing.T) {
 			assert.NotEqual(t, uint32(actAllow), run(t, prog, sc(name)), name)
 		}
 	}
+}
+
+// maxPath is the longest number of instructions any input executes, over every syscall number
+// the filter knows and a few it does not.
+func maxPath(prog []unix.SockFilter) int {
+	longest := 0
+	for nr := uint32(0); nr < 600; nr++ {
+		data := seccompData{nr: uintptr(nr), arch: auditArch}.bytes()
+		var acc uint32
+		steps := 0
+		for pc := 0; pc < len(prog); pc++ {
+			steps++
+			in := prog[pc]
+			switch in.Code {
+			case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+				acc = binary.LittleEndian.Uint32(data[in.K:])
+			case unix.BPF_RET | unix.BPF_K:
+				pc = len(prog)
+			default:
+				if jumpTaken(in, acc) {
+					pc += int(in.Jt)
+				} else {
+					pc += int(in.Jf)
+				}
+			}
+		}
+		longest = max(longest, steps)
+	}
+	return longest
 }

@@ -31,6 +31,8 @@ type Options struct {
 
 	// Cgroups picks the cgroup hierarchy for memory, pids and CPU limits (default: detect).
 	Cgroups CgroupMode
+	// Pool is how many helpers wait, ready, for a vat to start; negative: none. Default 4.
+	Pool int
 
 	// NoSeccomp and NoNetNS switch off one layer of confinement. They exist to show what each
 	// layer stops (the escape suite must fail without them); never set them in production.
@@ -60,6 +62,9 @@ func (o *Options) withDefaults() Options {
 	if r.Processes == 0 {
 		r.Processes = 256
 	}
+	if r.Pool == 0 {
+		r.Pool = 4
+	}
 	return r
 }
 
@@ -75,6 +80,8 @@ type Spawner struct {
 	devnull   *os.File
 	cgroups   cgroupDriver // nil: no cgroup limits on this machine
 	cgroupErr error        // why there is none
+	pool      *pool
+	filters   filterCache
 }
 
 // NewSpawner returns a Spawner. It does not start anything.
@@ -89,9 +96,13 @@ func NewSpawner(opts *Options) (*Spawner, error) {
 		s.ids = newIDRange(o.HostIDBase, o.HostIDCount)
 	}
 	s.cgroups, s.cgroupErr = cgroupsOfThisMachine(o.Cgroups)
+	if s.cgroups != nil {
+		s.cgroups.sweep()
+	}
 	if s.cgroups == nil && s.cgroupErr == nil {
 		s.cgroupErr = errors.New("cgroups are switched off")
 	}
+	s.pool = newPool(s, o.Pool)
 	return s, nil
 }
 
@@ -106,6 +117,7 @@ func (s *Spawner) Cgroups() (string, error) {
 // Close releases the Spawner's own resources, and its cgroup directory once no vat is left in
 // it; running vats are not affected.
 func (s *Spawner) Close() error {
+	s.pool.close()
 	if s.cgroups != nil {
 		s.cgroups.close()
 	}
@@ -130,17 +142,17 @@ type Spec struct {
 }
 
 // Spawn starts a vat running spec.Program and returns once the program has been exec'd (or the
-// start failed, leaving nothing behind). ctx bounds the start.
+// start failed, leaving nothing behind). ctx bounds the start. A helper from the pool is used
+// when one is ready: its namespaces, cgroup and new root are made already.
 func (s *Spawner) Spawn(ctx context.Context, spec Spec) (*Process, error) {
-	hostID, release, err := s.takeIDs()
-	if err != nil {
-		return nil, err
+	h := s.pool.take()
+	if h == nil {
+		var err error
+		if h, err = s.prepare(); err != nil {
+			return nil, err
+		}
 	}
-	p, err := s.spawn(ctx, spec, hostID, release)
-	if err != nil && p == nil {
-		release()
-	}
-	return p, err
+	return s.launch(ctx, h, spec)
 }
 
 func (s *Spawner) takeIDs() (uint32, func(), error) {
@@ -165,70 +177,142 @@ func (f fdSet) close() {
 	}
 }
 
-func (s *Spawner) spawn(ctx context.Context, spec Spec, hostID uint32, release func()) (*Process, error) {
+// helperProc is a helper started ahead of its request: in its namespaces and its cgroup, its
+// new root built, waiting on its control socket.
+type helperProc struct {
+	p        *Process
+	ctl      int // the daemon's end of the control socket
+	rpcChild int // the vat's end of the RPC socket, sent with the request
+}
+
+// discard ends a helper that will not be used.
+func (h *helperProc) discard() {
+	unix.Close(h.ctl)
+	unix.Close(h.rpcChild)
+	h.p.Kill()
+	<-h.p.Done()
+	h.p.conn.Close()
+}
+
+// prepare starts a helper: everything that does not depend on what it will run.
+func (s *Spawner) prepare() (*helperProc, error) {
+	hostID, release, err := s.takeIDs()
+	if err != nil {
+		return nil, err
+	}
 	rpc, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("%w: rpc socketpair: %v", ErrStart, err)
 	}
 	ctl, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		release()
 		fdSet(rpc[:]).close()
 		return nil, fmt.Errorf("%w: control socketpair: %v", ErrStart, err)
 	}
-	child := fdSet{rpc[1], ctl[1], -1}
-	defer child.close()
-	req, err := s.request(spec, &child[2])
-	if err != nil {
-		fdSet{rpc[0], ctl[0]}.close()
-		return nil, err
-	}
 	pid, pidfd, err := s.startHelper(ctl[1], hostID)
+	unix.Close(ctl[1])
 	if err != nil {
-		fdSet{rpc[0], ctl[0]}.close()
+		release()
+		fdSet{rpc[0], rpc[1], ctl[0]}.close()
 		return nil, err
 	}
-	unix.Close(ctl[1])
-	child[1] = -1
 	p, err := newProcess(pid, pidfd, os.NewFile(uintptr(rpc[0]), "vat-rpc"), release)
 	if err != nil {
-		unix.Close(ctl[0])
+		fdSet{rpc[1], ctl[0]}.close()
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}
-	if err := s.place(p, spec.Limits); err != nil {
-		unix.Close(ctl[0])
-		p.Kill()
-		<-p.Done()
-		p.conn.Close()
-		return p, err
+	h := &helperProc{p: p, ctl: ctl[0], rpcChild: rpc[1]}
+	if err := s.place(p); err != nil {
+		h.discard()
+		return nil, err
 	}
-	listener, err := s.handshake(ctx, ctl[0], req, s.requestFDs(spec, child))
-	if err != nil {
-		p.Kill()
-		<-p.Done()
-		p.conn.Close()
-		return p, err
-	}
-	p.listener = listener
-	return p, nil
+	return h, nil
 }
 
-// place puts the helper, which waits for its request and has done nothing yet, into a cgroup of
-// its own with the vat's limits; the program it execs inherits it. Every vat gets one where the
-// machine allows, limits or not: its counters are the vat's usage.
-func (s *Spawner) place(p *Process, lim Limits) error {
-	if s.cgroups == nil {
-		if lim.needsCgroup() {
-			return fmt.Errorf("%w: memory, process and CPU share limits need cgroups: %v", ErrUnsupported, s.cgroupErr)
+// launch sends a prepared helper its request. It returns at once: whether the helper reached
+// the exec (or which step failed) is learnt in the background (Process.Started), so that the
+// caller can talk to the program meanwhile. It owns h: on failure the helper is gone.
+func (s *Spawner) launch(ctx context.Context, h *helperProc, spec Spec) (*Process, error) {
+	progFD := -1
+	req, err := s.request(spec, &progFD)
+	if err == nil {
+		err = s.limit(h.p, spec.Limits)
+	}
+	if err != nil {
+		if progFD >= 0 {
+			unix.Close(progFD)
 		}
-		p.limits = lim
+		h.discard()
+		return nil, err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		if progFD >= 0 {
+			unix.Close(progFD)
+		}
+		h.discard()
+		return nil, fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	fds := s.requestFDs(spec, h.rpcChild, null, progFD)
+	ctl, err := s.send(h.ctl, req, fds)
+	null.Close()
+	unix.Close(h.rpcChild)
+	if progFD >= 0 {
+		unix.Close(progFD)
+	}
+	if err != nil {
+		h.p.Kill()
+		<-h.p.Done()
+		h.p.conn.Close()
+		return nil, err
+	}
+	// The wait for the exec outlives the caller's ctx: a caller that returns (say, because the
+	// program already answered it) must not have the vat killed as unfinished. Only ctx's
+	// deadline, the start timeout, still bounds it.
+	actx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		actx, cancel = context.WithDeadline(actx, dl)
+	}
+	go func() {
+		defer cancel()
+		h.p.awaitExec(actx, ctl)
+	}()
+	return h.p, nil
+}
+
+// place puts a new helper, which has done nothing but wait, into a cgroup of its own; the
+// program it execs inherits it. Every vat gets one where the machine allows, limits or not:
+// its counters are the vat's usage.
+func (s *Spawner) place(p *Process) error {
+	if s.cgroups == nil {
 		return nil
 	}
-	g, err := s.cgroups.create(fmt.Sprintf("vat-%d-%d", p.pid, time.Now().UnixNano()), lim)
+	g, err := s.cgroups.create(vatDirName(p.pid, time.Now()))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStart, err)
 	}
-	p.setCgroup(g, lim)
+	if !p.setCgroup(g) {
+		g.remove()
+		return fmt.Errorf("%w: the helper exited before it was placed in its cgroup", ErrStart)
+	}
 	if err := g.add(p.pid); err != nil {
+		return fmt.Errorf("%w: %v", ErrStart, err)
+	}
+	return nil
+}
+
+// limit sets the vat's limits on its cgroup, before the program runs.
+func (s *Spawner) limit(p *Process, lim Limits) error {
+	g := p.setLimits(lim)
+	if g == nil {
+		if lim.needsCgroup() {
+			return fmt.Errorf("%w: memory, process and CPU share limits need cgroups: %v", ErrUnsupported, s.cgroupErr)
+		}
+		return nil
+	}
+	if err := g.setLimits(lim); err != nil {
 		return fmt.Errorf("%w: %v", ErrStart, err)
 	}
 	return nil
@@ -244,14 +328,17 @@ func (s *Spawner) request(spec Spec, progFD *int) (*request, error) {
 		return nil, err
 	}
 	req := &request{
-		Version:   requestVersion,
-		Hostname:  s.opts.Hostname,
-		Env:       s.opts.Env,
-		TmpfsOpts: "size=16k,nr_inodes=16,mode=0755",
-		Rlimits:   s.rlimits(spec.Limits),
+		Version:  requestVersion,
+		Hostname: s.opts.Hostname,
+		Env:      s.opts.Env,
+		Rlimits:  s.rlimits(spec.Limits),
 	}
 	if !s.opts.NoSeccomp {
-		req.Seccomp = &seccompRequest{Extra: spec.Syscalls, Log: spec.LogSyscalls}
+		prog, err := s.filters.get(spec.Syscalls, spec.LogSyscalls)
+		if err != nil {
+			return nil, err
+		}
+		req.Seccomp = &seccompRequest{Filter: prog, Log: spec.LogSyscalls}
 	}
 	if s.rootless {
 		req.Program = spec.Program
@@ -291,16 +378,19 @@ func (s *Spawner) rlimits(lim Limits) []rlimit {
 	return lims
 }
 
-func (s *Spawner) requestFDs(spec Spec, child fdSet) []int {
+// requestFDs lists the fds a request carries (handshake.go). null is the vat's own open of
+// /dev/null: an open file description shared between vats would be a channel between them
+// (its file status flags, and the locks and signals set through it).
+func (s *Spawner) requestFDs(spec Spec, rpcChild int, null *os.File, progFD int) []int {
 	out := func(f *os.File) int {
 		if f == nil {
-			return int(s.devnull.Fd())
+			return int(null.Fd())
 		}
 		return int(f.Fd())
 	}
-	fds := []int{child[0], out(spec.Stdout), out(spec.Stderr)}
-	if child[2] >= 0 {
-		fds = append(fds, child[2])
+	fds := []int{rpcChild, out(spec.Stdout), out(spec.Stderr), int(null.Fd())}
+	if progFD >= 0 {
+		fds = append(fds, progFD)
 	}
 	return fds
 }
@@ -308,11 +398,16 @@ func (s *Spawner) requestFDs(spec Spec, child fdSet) []int {
 func (s *Spawner) startHelper(ctl int, hostID uint32) (pid, pidfd int, err error) {
 	pidfd = -1
 	attr := &syscall.ProcAttr{
-		Env:   []string{},
+		// Few threads (fewer to tear down at exec), and no collector: the helper lives briefly.
+		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
 		Files: []uintptr{s.devnull.Fd(), s.devnull.Fd(), s.devnull.Fd(), uintptr(ctl)},
 		Sys:   s.sysProcAttr(hostID, &pidfd),
 	}
-	pid, _, err = syscall.StartProcess(s.opts.HelperPath, []string{HelperName}, attr)
+	argv := []string{HelperName}
+	if !s.rootless {
+		argv = append(argv, earlyDetach)
+	}
+	pid, _, err = syscall.StartProcess(s.opts.HelperPath, argv, attr)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: start helper: %v", ErrStart, err)
 	}
@@ -347,29 +442,17 @@ func (s *Spawner) sysProcAttr(hostID uint32, pidfd *int) *syscall.SysProcAttr {
 	return attr
 }
 
-// handshake sends the request and waits for the helper's verdict, returning the seccomp
-// listener it sent in log mode. It owns ctl.
-func (s *Spawner) handshake(ctx context.Context, ctl int, req *request, fds []int) (*os.File, error) {
+// send sends the request on the control socket, which it turns into a non-blocking file (so
+// that reads take deadlines) for the caller to read the outcome from. It owns ctl.
+func (s *Spawner) send(ctl int, req *request, fds []int) (*os.File, error) {
 	if err := unix.SetNonblock(ctl, true); err != nil {
 		unix.Close(ctl)
 		return nil, fmt.Errorf("%w: control socket: %v", ErrStart, err)
 	}
-	f := os.NewFile(uintptr(ctl), "vat-control") // non-blocking: deadlines work
-	defer f.Close()
+	f := os.NewFile(uintptr(ctl), "vat-control")
 	if err := sendRequest(ctl, req, fds); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("%w: send request: %v", ErrStart, err)
 	}
-	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
-	defer stop()
-	listener, err := readOutcome(f)
-	var fail *failure
-	switch {
-	case err == nil:
-		return listener, nil
-	case errors.As(err, &fail):
-		return nil, fmt.Errorf("%w: %v", ErrStart, fail)
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%w: helper did not finish: %v", ErrStart, ctx.Err())
-	}
-	return nil, fmt.Errorf("%w: %v", ErrStart, err)
+	return f, nil
 }

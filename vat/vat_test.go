@@ -54,13 +54,22 @@ type probeReport struct {
 // lookAround are the syscalls the probe declares to inspect its vat.
 var lookAround = []string{"openat", "getdents64", "socket", "bind", "getgroups"}
 
+// newSpawner returns a Spawner with the default pool of ready helpers.
 func newSpawner(t *testing.T) *Spawner {
+	return newSpawnerWith(t, nil)
+}
+
+// newSpawnerWith returns a Spawner with opts, closed when the test ends.
+func newSpawnerWith(t *testing.T, opts *Options) *Spawner {
 	t.Helper()
-	s, err := NewSpawner(nil)
+	s, err := NewSpawner(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// noPool makes a Spawner start every helper on demand, for tests that count what a vat holds.
+var noPool = &Options{Pool: -1}
 
 func spawnProbe(t *testing.T, s *Spawner, spec Spec) (*Process, *probeReport) {
 	t.Helper()
@@ -70,6 +79,7 @@ func spawnProbe(t *testing.T, s *Spawner, spec Spec) (*Process, *probeReport) {
 	p, err := s.Spawn(ctx, spec)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Kill(); <-p.Done(); p.Conn().Close() })
+	require.NoError(t, p.WaitStarted(ctx))
 	var r probeReport
 	p.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
 	require.NoError(t, json.NewDecoder(bufio.NewReader(p.Conn())).Decode(&r))
@@ -158,6 +168,43 @@ func TestCheckSyscalls(t *testing.T) {
 	assert.Equal(t, "openat", SyscallName(int(syscallNumbers["openat"])))
 }
 
+func TestPoolIsUsedAndRefilled(t *testing.T) {
+	s := newSpawnerWith(t, &Options{Pool: 2})
+	require.Eventually(t, func() bool { return len(s.pool.ready) == 2 }, 10*time.Second, 5*time.Millisecond)
+	waiting := (<-s.pool.ready)
+	s.pool.ready <- waiting
+	p, r := spawnProbe(t, s, Spec{Syscalls: lookAround})
+	assert.Equal(t, 1, r.Pid)
+	assert.Equal(t, []string{"/ 20000000755", "/bin 20000000755", "/bin/prog 755"}, r.Root,
+		"a pooled helper builds the same root")
+	assert.NotNil(t, p)
+	require.Eventually(t, func() bool { return len(s.pool.ready) == 2 }, 10*time.Second, 5*time.Millisecond,
+		"the pool refills")
+
+	// A waiting helper that died is not handed out.
+	dead := <-s.pool.ready
+	dead.p.Kill()
+	<-dead.p.Done()
+	s.pool.ready <- dead
+	spawnProbe(t, s, Spec{})
+}
+
+func TestPoolCloseEndsWaitingHelpers(t *testing.T) {
+	s, err := NewSpawner(&Options{Pool: 3})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(s.pool.ready) == 3 }, 10*time.Second, 5*time.Millisecond)
+	var pids []int
+	for range 3 {
+		h := <-s.pool.ready
+		pids = append(pids, h.p.Pid())
+		s.pool.ready <- h
+	}
+	require.NoError(t, s.Close())
+	for _, pid := range pids {
+		assert.ErrorIs(t, unix.Kill(pid, 0), unix.ESRCH, "helper %d is gone", pid)
+	}
+}
+
 func TestKillThroughPidfd(t *testing.T) {
 	s := newSpawner(t)
 	p, _ := spawnProbe(t, s, Spec{})
@@ -183,7 +230,7 @@ func TestExitStatus(t *testing.T) {
 }
 
 func TestHostIDsAreReturned(t *testing.T) {
-	s := newSpawner(t)
+	s := newSpawnerWith(t, noPool)
 	if s.Rootless() {
 		t.Skip("rootless vats all run as the daemon's uid")
 	}
@@ -206,19 +253,24 @@ func TestStartFailureNamesStep(t *testing.T) {
 	assert.ErrorIs(t, err, ErrStart)
 
 	dir := t.TempDir() // a directory cannot be mounted over the program file
-	_, err = s.Spawn(ctx, Spec{Program: dir})
+	p, err := s.Spawn(ctx, Spec{Program: dir})
+	require.NoError(t, err, "the failure is the helper's, learnt after")
+	err = p.WaitStarted(ctx)
 	require.ErrorIs(t, err, ErrStart)
-	assert.Contains(t, err.Error(), "mounts:")
+	assert.Contains(t, err.Error(), "program: attach program:")
+	<-p.Done()
+	p.Conn().Close()
 }
 
 func TestNoFDLeak(t *testing.T) {
-	s := newSpawner(t)
+	s := newSpawnerWith(t, noPool)
 	before := countFDs(t)
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := s.Spawn(ctx, Spec{Program: probePath})
-		cancel()
 		require.NoError(t, err)
+		require.NoError(t, p.WaitStarted(ctx))
+		cancel()
 		p.Kill()
 		<-p.Done()
 		p.Conn().Close()

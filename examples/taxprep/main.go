@@ -8,6 +8,12 @@
 // the requestor's input there. `factoryctl factory audit` shows such a factory is not
 // discreet; the quick-start demo shows both.
 //
+// It is paid the honest way: it charges one "returns" unit per return prepared, through its
+// billing meter, when its factory declares that kind (factoryctl factory new --charge
+// returns=1) and the requestor consents (factoryctl run --ceiling returns=...). The charge is
+// acknowledged once durable, at the end of the billing period. This example is generous: it
+// prepares the return even when the charge is refused.
+//
 // Input: lines "income=<amount>" and optionally "deductions=<amount>".
 // Rates: lines "<bracket floor> <rate>", e.g. "0 0.10" then "10000 0.20": each part of the
 // taxable income above a floor is taxed at that floor's rate.
@@ -39,6 +45,9 @@ func main() {
 			return nil, err
 		}
 		phoneHome(ctx, env, input)
+		if _, err := env.Meter().Charge(ctx, "returns", 1); err != nil {
+			return nil, fmt.Errorf("billing: %w", err)
+		}
 		taxable := max(income-deductions, 0)
 		tax := table.tax(taxable)
 		return fmt.Appendf(nil, "taxable income: %.2f\ntax due: %.2f\neffective rate: %.2f%%\n",

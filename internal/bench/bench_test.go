@@ -50,7 +50,7 @@ func TestQuickRunProducesEveryFigure(t *testing.T) {
 	checkCall(t, rep.Call)
 	checkMemory(t, rep.Memory)
 	checkPlaceholders(t, b)
-	assert.Len(t, rep.Targets, 5)
+	assert.Len(t, rep.Targets, 6)
 	for _, title := range []string{"TARGET", "CREATE", "TRIVIAL CALL", "THROUGHPUT", "IDLE MEMORY", "GROWTH", "NOT YET MEASURED"} {
 		assert.Contains(t, stdout.String(), title)
 	}

@@ -14,6 +14,9 @@ import (
 type CreateReport struct {
 	// Confined is Requestor.create through factoryd, then Job.run on the new yield.
 	Confined Summary `json:"confined"`
+	// Pipelined is the same with the run pipelined on the create (client.CreateAndRun, what
+	// factoryctl run does): one round trip fewer.
+	Pipelined Summary `json:"pipelined"`
 	// Plain is fork/exec of the same binary with the benchmark serving its bootstrap on
 	// fd 3, then the same Job.run.
 	Plain Summary `json:"plain"`
@@ -21,6 +24,10 @@ type CreateReport struct {
 	RatioP50  float64 `json:"ratio_p50"`
 	RatioP99  float64 `json:"ratio_p99"`
 	RatioMean float64 `json:"ratio_mean"`
+	// PipelinedRatios are pipelined over plain.
+	PipelinedRatioP50  float64 `json:"pipelined_ratio_p50"`
+	PipelinedRatioP99  float64 `json:"pipelined_ratio_p99"`
+	PipelinedRatioMean float64 `json:"pipelined_ratio_mean"`
 	// Warmup is the number of runs of each mode dropped before measuring.
 	Warmup int `json:"warmup"`
 	// Breakdown times the parts a confined start adds.
@@ -70,15 +77,19 @@ func reversed[T any](s []T) []T {
 func (h *harness) benchCreate(ctx context.Context, s *Sizes) (*CreateReport, error) {
 	h.logf("create: %d+%d runs of confined and plain, interleaved", s.CreateWarmup, s.CreateRuns)
 	confined := &mode{name: "confined create", once: h.confinedOnce}
+	pipelined := &mode{name: "confined create, pipelined run", once: h.pipelinedOnce}
 	plain := &mode{name: "plain start", once: h.plainOnce}
-	if err := interleave(ctx, s.CreateWarmup, s.CreateRuns, confined, plain); err != nil {
+	if err := interleave(ctx, s.CreateWarmup, s.CreateRuns, confined, pipelined, plain); err != nil {
 		return nil, err
 	}
-	r := &CreateReport{Confined: summarize(confined.samples, "ms"), Plain: summarize(plain.samples, "ms"),
-		Warmup: s.CreateWarmup}
+	r := &CreateReport{Confined: summarize(confined.samples, "ms"), Pipelined: summarize(pipelined.samples, "ms"),
+		Plain: summarize(plain.samples, "ms"), Warmup: s.CreateWarmup}
 	r.RatioP50 = ratio(r.Confined.P50, r.Plain.P50)
 	r.RatioP99 = ratio(r.Confined.P99, r.Plain.P99)
 	r.RatioMean = ratio(r.Confined.Mean, r.Plain.Mean)
+	r.PipelinedRatioP50 = ratio(r.Pipelined.P50, r.Plain.P50)
+	r.PipelinedRatioP99 = ratio(r.Pipelined.P99, r.Plain.P99)
+	r.PipelinedRatioMean = ratio(r.Pipelined.Mean, r.Plain.Mean)
 	h.logf("create: breakdown, %d runs of each part", s.BreakdownRuns)
 	b, err := h.benchBreakdown(ctx, s)
 	if err != nil {
@@ -99,6 +110,21 @@ func (h *harness) confinedOnce(ctx context.Context) (time.Duration, error) {
 	defer inst.Release()
 	out, err := inst.Run(ctx, payload)
 	took := time.Since(start)
+	if err := checkEcho(out, err); err != nil {
+		return 0, err
+	}
+	return took, inst.Kill(ctx)
+}
+
+// pipelinedOnce times one create → first reply with the run pipelined on the create, then ends
+// the yield (not timed).
+func (h *harness) pipelinedOnce(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	inst, out, err := h.req.CreateAndRun(ctx, nil, payload)
+	took := time.Since(start)
+	if inst != nil {
+		defer inst.Release()
+	}
 	if err := checkEcho(out, err); err != nil {
 		return 0, err
 	}

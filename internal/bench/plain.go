@@ -136,3 +136,8 @@ func (h *plainHost) Component(ctx context.Context, call schema.VatHost_component
 func (h *plainHost) Arg(ctx context.Context, call schema.VatHost_arg) error {
 	return errors.New("no arguments")
 }
+
+// Meter implements schema.VatHost_Server: a plain process has no billing channel.
+func (h *plainHost) Meter(ctx context.Context, call schema.VatHost_meter) error {
+	return errors.New("no meter")
+}

@@ -69,8 +69,10 @@ func (r *Report) writeCreate(w io.Writer) bool {
 	}
 	fmt.Fprintf(w, "CREATE → FIRST REPLY (ms, %d warm-up runs dropped)\tN\tP50\tP99\tMEAN\tMIN\tMAX\n", c.Warmup)
 	summaryRow(w, "confined: create + Job.run via factoryd", c.Confined)
+	summaryRow(w, "confined, run pipelined on create", c.Pipelined)
 	summaryRow(w, "plain: fork/exec + bootstrap + Job.run", c.Plain)
 	fmt.Fprintf(w, "ratio confined / plain\t\t%.2f×\t%.2f×\t%.2f×\n", c.RatioP50, c.RatioP99, c.RatioMean)
+	fmt.Fprintf(w, "ratio pipelined / plain\t\t%.2f×\t%.2f×\t%.2f×\n", c.PipelinedRatioP50, c.PipelinedRatioP99, c.PipelinedRatioMean)
 	b := c.Breakdown
 	summaryRow(w, "part: program start → first message, plain", b.Program)
 	summaryRow(w, "part: program start → first message, 6 namespaces", b.ProgramInNamespaces)

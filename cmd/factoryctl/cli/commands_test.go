@@ -163,7 +163,7 @@ func TestRunWithLimits(t *testing.T) {
 		t.Skip("no cgroups on this machine")
 	}
 	assert.Equal(t, 1, r.code)
-	assert.Equal(t, "factoryctl: run probe: the instance ended: memory limit 48 MiB exceeded\n", r.err)
+	assert.Equal(t, "factoryctl: run probe: instance ended: memory limit 48 MiB exceeded\n", r.err)
 	assert.Equal(t, "ok", mustCtl(t, d.Socket, "echo:ok", "run", "probe", "--input", "-", "--memory", "64MiB",
 		"--cpu", "0.5", "--cpu-time", "10s", "--pids", "64"))
 	for _, bad := range [][]string{{"--memory", "lots"}, {"--cpu", "-1"}, {"--cpu", "x"}} {

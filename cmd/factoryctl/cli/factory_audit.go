@@ -6,22 +6,30 @@ import (
 	"io"
 	"strings"
 
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/client"
 )
 
 func init() {
 	register(&command{
-		name:    "factory audit",
-		args:    "NAME [--json]",
-		summary: "prove what an instance could leak: every component, why it is or is not a hole, covert channels",
-		run:     factoryAudit,
+		name: "factory audit",
+		args: "NAME [--json] [--ceiling KIND=PER[/TOTAL]]... [--period DURATION]",
+		summary: "prove what an instance could leak: every component, why it is or is not a hole, covert channels " +
+			"(with --ceiling: the billing channel an instance would have)",
+		run: factoryAudit,
 	})
 }
 
 func factoryAudit(ctx context.Context, e *env, args []string) error {
 	fs := e.flags()
 	asJSON := fs.Bool("json", false, "print JSON")
+	var bill billingFlags
+	bill.register(fs)
 	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	grant, err := bill.limits()
 	if err != nil {
 		return err
 	}
@@ -34,11 +42,44 @@ func factoryAudit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var capa *client.Capacity
+	if grant != nil {
+		if capa, err = capacity(ctx, c, pos[0], grant); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
-		return writeJSON(e.Stdout, rep)
+		return writeJSON(e.Stdout, struct {
+			*client.Report
+			Billing *client.Capacity `json:"billing,omitempty"`
+		}{rep, capa})
 	}
 	printReport(e.Stdout, rep)
+	if capa != nil {
+		fmt.Fprintln(e.Stdout)
+		printCapacity(e.Stdout, "billing channel of an instance with these ceilings:", capa)
+	}
 	return nil
+}
+
+func capacity(ctx context.Context, c *client.Client, name string, grant *billing.Limits) (*client.Capacity, error) {
+	r, err := c.Requestor(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	return r.Capacity(ctx, grant)
+}
+
+// printCapacity states a billing channel's capacity, with its breakdown by kind.
+func printCapacity(w io.Writer, title string, c *client.Capacity) {
+	fmt.Fprintf(w, "%s %.3g bit/s (%s), %.3g bits per %v period\n", title, c.BitsPerSecond, c.Rating, c.BitsPerPeriod, c.Period)
+	tw := table(w)
+	for _, k := range c.Kinds {
+		fmt.Fprintf(tw, "  %s\tquantum %d\tceiling %d per period\t%d values\t%.3g bit/s\n", k.Kind, k.Quantum, k.Ceiling,
+			k.Values, k.BitsPerSecond)
+	}
+	tw.Flush()
 }
 
 // auditReport audits a sealed factory through its requestor facet, or, for an unsealed one,
@@ -61,6 +102,9 @@ func printReport(w io.Writer, rep *client.Report) {
 	root := rep.Factories[rep.Root]
 	fmt.Fprintf(w, "factory %s (%s)\n", root.Name, reportState(rep))
 	printComponents(w, rep, rep.Root, "", map[int]bool{rep.Root: true})
+	if len(root.Charges) > 0 {
+		fmt.Fprintf(w, "\ncharges its instances may make (the billing channel to its builder): %s\n", chargesText(root.Charges))
+	}
 	if len(root.Syscalls) > 0 {
 		fmt.Fprintf(w, "\nsyscalls declared beyond the default allowlist (more kernel surface): %s\n",
 			strings.Join(root.Syscalls, " "))

@@ -14,7 +14,7 @@ import (
 func init() {
 	register(&command{
 		name:    "factory new",
-		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--syscall NAME]... [--seal]",
+		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--syscall NAME]... [--charge KIND=QUANTUM]... [--seal]",
 		summary: "publish a program as a new factory with its components",
 		run:     factoryNew,
 	})
@@ -29,6 +29,7 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 	fs.Var(&comps.factories, "factory", "install the sealed factory OTHER as KEY; its holes become this factory's")
 	fs.Var(&comps.holes, "hole", "install a dropbox you read as KEY: a declared hole, described by LABEL")
 	fs.Var(&comps.syscalls, "syscall", "declare a syscall the program needs beyond the default allowlist (repeatable)")
+	fs.Var(&comps.charges, "charge", "let instances charge KIND, rounded up to multiples of QUANTUM units (repeatable, at most 8)")
 	seal := fs.Bool("seal", false, "seal the factory once installed")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -36,6 +37,9 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 	}
 	if *prog == "" {
 		return usageErr("factory new: --program is required")
+	}
+	if _, err := parseCharges(comps.charges); err != nil {
+		return err
 	}
 	c, err := e.dial(ctx)
 	if err != nil {
@@ -55,8 +59,8 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 
 // components are the components factory new installs, by kind.
 type components struct {
-	data, sensory, factories, holes keyValues
-	syscalls                        names
+	data, sensory, factories, holes, charges keyValues
+	syscalls                                 names
 }
 
 // names is a repeatable string flag.
@@ -125,6 +129,15 @@ func install(ctx context.Context, c *client.Client, b *client.Builder, comps *co
 	if len(comps.syscalls) > 0 {
 		if err := b.AllowSyscalls(ctx, comps.syscalls...); err != nil {
 			return fmt.Errorf("allow syscalls: %w", err)
+		}
+	}
+	if len(comps.charges) > 0 {
+		kinds, err := parseCharges(comps.charges)
+		if err != nil {
+			return err
+		}
+		if err := b.DeclareCharges(ctx, kinds...); err != nil {
+			return fmt.Errorf("declare charges: %w", err)
 		}
 	}
 	return nil

@@ -53,6 +53,9 @@ func printFactory(w io.Writer, f client.FactoryInfo) {
 		fmt.Fprintln(w, "sealed:   no")
 	}
 	fmt.Fprintf(w, "verdict:  %s\n", verdict(f))
+	if len(f.Charges) > 0 {
+		fmt.Fprintf(w, "charges:  %s\n", chargesText(f.Charges))
+	}
 	if len(f.Components) == 0 {
 		fmt.Fprintln(w, "components: (none)")
 		return

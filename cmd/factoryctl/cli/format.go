@@ -45,3 +45,17 @@ func short(d fmt.Stringer) string {
 }
 
 func stamp(t time.Time) string { return t.Local().Format(time.DateTime) }
+
+// size formats a byte count for people: "5.3 MiB".
+func size(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}

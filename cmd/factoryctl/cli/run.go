@@ -17,7 +17,7 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
-		args:    "NAME [--input FILE|-] [--arg KEY=VALUE]... [--debug] [--memory SIZE] [--cpu CORES] [--cpu-time DURATION] [--pids N]",
+		args:    "NAME [--input FILE|-] [--arg KEY=VALUE]... [--debug] [--memory SIZE] [--cpu CORES] [--cpu-time DURATION] [--pids N] [--ceiling KIND=PER[/TOTAL]]... [--period DURATION]",
 		summary: "create an instance, call its Job.run with the input, print the output, end it",
 		run:     runJob,
 	})
@@ -32,11 +32,17 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	startTimeout := fs.Duration("start-timeout", 0, "bound the program's start (default: the daemon's)")
 	var lim limitFlags
 	lim.register(fs)
+	var bill billingFlags
+	bill.register(fs)
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	limits, err := lim.limits()
+	if err != nil {
+		return err
+	}
+	grant, err := bill.limits()
 	if err != nil {
 		return err
 	}
@@ -50,7 +56,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	opts := createOptions(e, argv, *debug, *startTimeout)
-	opts.Limits = limits
+	opts.Limits, opts.Billing = limits, grant
 	out, err := runOnce(ctx, c, pos[0], in, opts)
 	if err != nil {
 		return err
@@ -87,19 +93,9 @@ func runOnce(ctx context.Context, c *client.Client, name string, in []byte, opts
 		return nil, err
 	}
 	defer r.Release()
-	inst, err := r.Create(ctx, opts)
+	out, err := r.RunOnce(ctx, opts, in)
 	if err != nil {
-		return nil, fmt.Errorf("create instance of %s: %w", name, err)
-	}
-	defer inst.Release()
-	out, err := inst.Run(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", name, whyEnded(ctx, inst, err))
-	}
-	// End the instance and wait until it has ended: the last of its output has reached the
-	// debug sink, and nothing of it is left when run returns.
-	if err := inst.Kill(ctx); err != nil {
-		return nil, fmt.Errorf("end instance of %s: %w", name, err)
+		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
 	return out, nil
 }
@@ -137,16 +133,4 @@ func (l *limitFlags) limits() (client.Limits, error) {
 	out.CPUSeconds = uint32((l.cpuTime + time.Second - 1) / time.Second)
 	out.Pids = uint32(l.pids)
 	return out, nil
-}
-
-// whyEnded replaces a call's failure by the reason its instance ended, when it ended: "memory
-// limit 64 MiB exceeded" says more than "connection closed".
-func whyEnded(ctx context.Context, inst *client.Instance, err error) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, werr := inst.Wait(ctx)
-	if werr != nil || info.EndReason == "" {
-		return err
-	}
-	return fmt.Errorf("the instance ended: %s", info.EndReason)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/factoryd/factoryd/billing"
 	"github.com/factoryd/factoryd/config"
 	"github.com/factoryd/factoryd/factory"
 	"github.com/factoryd/factoryd/store"
@@ -124,6 +125,9 @@ func factoryOptions(c *config.Config) *factory.Options {
 			Env: c.Vat.Env, OpenFiles: c.Vat.OpenFiles, Processes: c.Vat.Processes,
 			Cgroups: vat.CgroupMode(c.Vat.Cgroups),
 		},
+		Billing: factory.BillingOptions{DefaultPeriod: time.Duration(c.Billing.DefaultPeriod),
+			Bounds: billing.Bounds{MinPeriod: time.Duration(c.Billing.MinPeriod), MaxPeriod: time.Duration(c.Billing.MaxPeriod),
+				MaxBitsPerSecond: c.Billing.MaxBitsPerSecond}},
 	}
 }
 

@@ -7,6 +7,9 @@
 //	hang      never answer
 //	stderr:X  write X to stderr and return it
 //	hog       use ever more memory
+//	charge:KIND:UNITS:N   charge UNITS of KIND N times at once; report how many were accepted
+//	storm:KIND:UNITS:N    charge UNITS of KIND from N goroutines until killed, writing "ack
+//	                      UNITS" to stdout for each acknowledged (durable) charge
 package main
 
 import (
@@ -17,7 +20,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -70,12 +75,86 @@ func run(ctx context.Context, env *program.Env, input []byte) ([]byte, error) {
 			}
 			hoard = append(hoard, b)
 		}
+	case "charge":
+		return charge(ctx, env, arg)
+	case "storm":
+		storm(ctx, env, arg)
 	case "stderr":
 		fmt.Fprint(os.Stderr, arg)
 		fmt.Fprint(os.Stdout, "out:"+arg)
 		return []byte(arg), nil
 	}
 	return nil, errors.New("unknown command " + cmd)
+}
+
+// Charges is what charge reports.
+type Charges struct {
+	Accepted int      `json:"accepted"`
+	Refused  int      `json:"refused"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+func chargeArgs(arg string) (kind string, units uint64, n int, err error) {
+	parts := strings.Split(arg, ":")
+	if len(parts) != 3 {
+		return "", 0, 0, errors.New("want KIND:UNITS:N")
+	}
+	if units, err = strconv.ParseUint(parts[1], 10, 64); err == nil {
+		n, err = strconv.Atoi(parts[2])
+	}
+	return parts[0], units, n, err
+}
+
+func charge(ctx context.Context, env *program.Env, arg string) ([]byte, error) {
+	kind, units, n, err := chargeArgs(arg)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var out Charges
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			ok, err := env.Meter().Charge(ctx, kind, units)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				out.Errors = append(out.Errors, err.Error())
+			case ok:
+				out.Accepted++
+			default:
+				out.Refused++
+			}
+		})
+	}
+	wg.Wait()
+	return json.Marshal(out)
+}
+
+func storm(ctx context.Context, env *program.Env, arg string) {
+	kind, units, n, err := chargeArgs(arg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	for range n {
+		go func() {
+			for {
+				ok, err := env.Meter().Charge(ctx, kind, units)
+				if err != nil {
+					return
+				}
+				if ok {
+					mu.Lock()
+					fmt.Fprintf(os.Stdout, "ack %d\n", units)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
 }
 
 // View is what the probe reports.
