@@ -35,7 +35,9 @@ func TestMemoryLimitKillsAndSaysWhy(t *testing.T) {
 	requireCgroups(t, s)
 	p := hog(t, s, Limits{MemoryBytes: 32 << 20}, 'm')
 	assert.Equal(t, "memory limit 32 MiB exceeded", p.Status().String())
-	assert.LessOrEqual(t, p.Usage().PeakMemoryBytes, uint64(32<<20))
+	// The kernel's high-water mark may record the page whose charge failed the limit (it
+	// charges before it reclaims): allow one charge batch (64 pages) above it.
+	assert.LessOrEqual(t, p.Usage().PeakMemoryBytes, uint64(32<<20+64*4096))
 	assert.Greater(t, p.Usage().PeakMemoryBytes, uint64(16<<20))
 }
 
