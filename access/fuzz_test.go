@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -215,6 +216,7 @@ func FuzzAccessCheck(f *testing.F) {
 		f.Add(s, []byte{}, tok, uint64(0), uint32(req.Desired), uint8(req.Intent), req.Self.String())
 	}
 	f.Add("O:SYD:(A;;GA;;;WD)", []byte{4, 0, 1, 0, 0, 0, 0, 0, 5, 8, 2, 0, 0, 0, 7}, []byte{}, uint64(0x1fff), uint32(0x2000000), uint8(3), "")
+	f.Add("O:SYD:(A;;GA;;;WD)(A;;0x3;;;AC)", []byte{4, 0, 1, 0, 0, 0, 0, 0, 5, 8, 2, 0, 0, 0, 7}, []byte{}, uint64(0xb000), uint32(0x2000000), uint8(0), "")
 	f.Fuzz(func(t *testing.T, sddl string, raw, tokJSON []byte, tweak uint64, desired uint32, intent uint8, self string) {
 		sd, err := access.ParseSDDL(sddl)
 		if err != nil {
@@ -258,6 +260,9 @@ func fuzzToken(data []byte, tweak uint64) *access.Token {
 		tok.Capabilities = append(tok.Capabilities, fuzzCap)
 	}
 	tok.ConfinementExempt = tok.ConfinementExempt != (tweak&(1<<14) != 0)
+	if tweak&(1<<15) != 0 && !tok.ConfinementSID.IsZero() {
+		tok.Capabilities = append(tok.Capabilities, access.AllRestrictedApplicationPackages)
+	}
 	for i := range tok.Groups {
 		if i < 24 && tweak&(1<<(16+2*i)) != 0 {
 			tok.Groups[i].Attributes ^= access.GroupEnabled
@@ -314,6 +319,9 @@ func checkAccessInvariants(t *testing.T, req access.Request) {
 		wider.Token.ConfinementSID, wider.Token.Capabilities, wider.Token.ConfinementExempt = access.SID{}, nil, false
 		requireNarrower(t, req, wider, !req.Token.Confined())
 	}
+	if tok := req.Token; tok.Confined() && slices.Contains(tok.Capabilities, access.AllRestrictedApplicationPackages) {
+		requireWithinBound(t, req, res)
+	}
 	if len(req.Token.RestrictedSIDs) > 0 {
 		wider := req
 		wider.Token = req.Token.Clone()
@@ -345,4 +353,18 @@ func requireNarrower(t *testing.T, narrow, wide access.Request, equal bool) {
 	if equal {
 		require.Equal(t, w, n)
 	}
+}
+
+// requireWithinBound checks that a confined token (one ConfinedToken could have made: it
+// carries ALL_RESTRICTED_APPLICATION_PACKAGES) is granted no more than ConfinementBound says
+// any token of that confinement can be.
+func requireWithinBound(t *testing.T, req access.Request, res access.Result) {
+	tok := req.Token
+	strict := !slices.Contains(tok.Capabilities, access.AllApplicationPackages)
+	bound, err := access.ConfinementBound(req.Descriptor, req.Mapping, tok.ConfinementSID, tok.Capabilities, strict)
+	if err != nil {
+		requirePackageError(t, err)
+		return
+	}
+	require.Zero(t, res.Granted&req.Mapping.All&^bound, "granted %v beyond the confinement bound %v", res.Granted, bound)
 }

@@ -37,6 +37,10 @@ type pass struct {
 	// ownerImplicitRights grants the owner READ_CONTROL|WRITE_DAC unless
 	// the DACL names OWNER_RIGHTS.
 	ownerImplicitRights bool
+	// bound makes every callback ACE apply if it is an allow ACE and not
+	// if it is a deny ACE, whatever its condition: the pass then grants
+	// the most any token could be granted (ConfinementBound).
+	bound bool
 }
 
 // normalPass matches the full token; the owner is the user or any group,

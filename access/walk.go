@@ -57,8 +57,13 @@ func (c *check) applyACE(p *pass, ace ACE, d *decision) {
 	if !p.matches(ace.SID, allow) {
 		return
 	}
-	if ace.Type.IsCallback() && !conditionHolds(ace.Condition, p, allow) {
-		return
+	if ace.Type.IsCallback() {
+		if p.bound && !allow {
+			return
+		}
+		if !p.bound && !conditionHolds(ace.Condition, p, allow) {
+			return
+		}
 	}
 	bits := c.mapping.mapChecked(ace.Mask) & c.relevant
 	if allow {

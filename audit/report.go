@@ -29,6 +29,9 @@ type Factory struct {
 	Syscalls   []string    `json:"syscalls,omitempty"` // declared beyond the default allowlist
 	// Charges are what its instances may charge for: the billing channel's alphabet.
 	Charges []billing.Kind `json:"charges,omitempty"`
+	// Confinement is what its yields reach by name; set for the audited factory only (a
+	// nested factory's yields are created by a yield, with that yield's confined token).
+	Confinement *Confinement `json:"confinement,omitempty"`
 }
 
 // Component is one component of a factory, with the verdict on it.

@@ -32,6 +32,39 @@ type AuditFactory struct {
 	Components []AuditComponent `json:"components"`
 	Syscalls   []string         `json:"syscalls,omitempty"` // declared beyond the default allowlist
 	Charges    []billing.Kind   `json:"charges,omitempty"`  // what its instances may charge for
+	// Confinement is what its yields reach by name (the audited factory only).
+	Confinement *Confinement `json:"confinement,omitempty"`
+}
+
+// Confinement is what a factory's yields reach by name when handed a directory: the most
+// their confined token can be granted on each object, whoever the requestor.
+type Confinement struct {
+	SID           string               `json:"sid"`
+	Strict        bool                 `json:"strict"`
+	Capabilities  []DeclaredCapability `json:"capabilities"`
+	Reach         []ReachedObject      `json:"reach"`
+	Mutable       bool                 `json:"mutable"`
+	MutableAtSeal bool                 `json:"mutable_at_seal"`
+}
+
+// DeclaredCapability is a capability SID the factory declared; Hole when it reaches
+// something mutable.
+type DeclaredCapability struct {
+	Name   string `json:"name"`
+	SID    string `json:"sid"`
+	Hole   bool   `json:"hole"`
+	Reason string `json:"reason"`
+}
+
+// ReachedObject is one object a confined yield can open.
+type ReachedObject struct {
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`
+	Granted uint32   `json:"granted"`
+	Rights  string   `json:"rights"`
+	Via     []string `json:"via"`
+	Mutable bool     `json:"mutable"`
+	Reason  string   `json:"reason"`
 }
 
 // AuditComponent is one component with the verdict on it.

@@ -28,9 +28,14 @@ func Dial(ctx context.Context, socket string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to factoryd at %s: %w", socket, err)
 	}
+	return New(nc), nil
+}
+
+// New speaks to the daemon over nc, a connection already made (for example to a socket the
+// caller dialled its own way). The client owns nc.
+func New(nc net.Conn) *Client {
 	conn := wire.NewConn(nc, nil)
-	// The bootstrap request outlives ctx, which only bounds the dial.
-	return &Client{conn: conn, daemon: schema.Daemon(conn.Bootstrap(context.Background()))}, nil
+	return &Client{conn: conn, daemon: schema.Daemon(conn.Bootstrap(context.Background()))}
 }
 
 // Close releases every capability obtained through c and closes the connection: instances
@@ -62,8 +67,14 @@ func (c *Client) Whoami(ctx context.Context) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	name, _ := p.Name()
-	return Principal{UID: p.Uid(), GID: p.Gid(), PID: p.Pid(), Name: name}, nil
+	out := Principal{UID: p.Uid(), GID: p.Gid(), PID: p.Pid()}
+	out.Name, _ = p.Name()
+	out.Token, _ = p.Token()
+	out.User, _ = p.User()
+	if out.Groups, err = textList(p.Groups()); err != nil {
+		return Principal{}, err
+	}
+	return out, nil
 }
 
 // Principal is the caller as the daemon sees it.
@@ -72,6 +83,11 @@ type Principal struct {
 	GID  uint32 `json:"gid"`
 	PID  int32  `json:"pid"`
 	Name string `json:"name"`
+	// Token is the access token the daemon built from the connection's credentials, printed
+	// readably; User and Groups are its SIDs.
+	Token  string   `json:"token"`
+	User   string   `json:"user"`
+	Groups []string `json:"groups"`
 }
 
 // NewFactory creates an empty factory owned by the caller.
@@ -87,7 +103,8 @@ func (c *Client) NewFactory(ctx context.Context, name string) (*Builder, error) 
 	return &Builder{cap: res.Builder().AddRef()}, nil
 }
 
-// Builder returns the builder facet of the named factory; only its owner may hold it.
+// Builder returns the builder facet of the named factory, with the builder rights its
+// descriptor grants the caller (all of them to its owner, by default).
 func (c *Client) Builder(ctx context.Context, name string) (*Builder, error) {
 	fut, release := c.daemon.Builder(ctx, func(p schema.Daemon_builder_Params) error { return p.SetName(name) })
 	defer release()
@@ -98,7 +115,8 @@ func (c *Client) Builder(ctx context.Context, name string) (*Builder, error) {
 	return &Builder{cap: res.Builder().AddRef()}, nil
 }
 
-// Requestor returns the requestor facet of the named factory, which must be sealed.
+// Requestor returns the requestor facet of the named factory, which must be sealed, with the
+// requestor rights its descriptor grants the caller (everyone's, by default).
 func (c *Client) Requestor(ctx context.Context, name string) (*Requestor, error) {
 	fut, release := c.daemon.Requestor(ctx, func(p schema.Daemon_requestor_Params) error { return p.SetName(name) })
 	defer release()
@@ -120,7 +138,7 @@ func (c *Client) Verifier(ctx context.Context, name string) (*Verifier, error) {
 	return &Verifier{cap: res.Verifier().AddRef()}, nil
 }
 
-// Factories lists every factory.
+// Factories lists the factories on which the caller holds any right.
 func (c *Client) Factories(ctx context.Context) ([]FactoryInfo, error) {
 	fut, release := c.daemon.ListFactories(ctx, nil)
 	defer release()

@@ -25,6 +25,12 @@ type FactoryInfo struct {
 	Holes       uint32          `json:"holes"`
 	Syscalls    []string        `json:"syscalls,omitempty"`
 	Charges     []billing.Kind  `json:"charges,omitempty"`
+	// Capabilities are the capability names its yields' confined tokens carry; Strict that
+	// those tokens leave out ALL_APPLICATION_PACKAGES.
+	Capabilities []string `json:"capabilities,omitempty"`
+	Strict       bool     `json:"strict,omitempty"`
+	// Rights are what the caller holds on it, named (listings only).
+	Rights string `json:"rights,omitempty"`
 }
 
 // ComponentInfo describes one component of a factory.
@@ -77,6 +83,11 @@ func factoryInfo(fi schema.FactoryInfo) (FactoryInfo, error) {
 	if out.Syscalls, err = textList(fi.Syscalls()); err != nil {
 		return out, err
 	}
+	if out.Capabilities, err = textList(fi.Capabilities()); err != nil {
+		return out, err
+	}
+	out.Strict = fi.Strict()
+	out.Rights, _ = fi.RightsText()
 	if out.Charges, err = readChargeKinds(fi.Charges()); err != nil {
 		return out, err
 	}

@@ -53,6 +53,15 @@ func readAuditFactory(f schema.AuditFactory) (AuditFactory, error) {
 	if out.Charges, err = readChargeKinds(f.Charges()); err != nil {
 		return out, err
 	}
+	if f.HasConfinement() {
+		c, err := f.Confinement()
+		if err != nil {
+			return out, err
+		}
+		if out.Confinement, err = readConfinement(c); err != nil {
+			return out, err
+		}
+	}
 	comps, err := f.Components()
 	if err != nil {
 		return out, err
@@ -100,4 +109,39 @@ func readCovert(c schema.CovertChannel) CovertChannel {
 	out.Rating, _ = c.Rating()
 	out.Note, _ = c.Note()
 	return out
+}
+
+func readConfinement(c schema.Confinement) (*Confinement, error) {
+	out := &Confinement{Strict: c.Strict(), Mutable: c.Mutable(), MutableAtSeal: c.MutableAtSeal(),
+		Capabilities: []DeclaredCapability{}, Reach: []ReachedObject{}}
+	out.SID, _ = c.Sid()
+	caps, err := c.Capabilities()
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < caps.Len(); i++ {
+		dc := caps.At(i)
+		d := DeclaredCapability{Hole: dc.Hole()}
+		d.Name, _ = dc.Name()
+		d.SID, _ = dc.Sid()
+		d.Reason, _ = dc.Reason()
+		out.Capabilities = append(out.Capabilities, d)
+	}
+	reach, err := c.Reach()
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < reach.Len(); i++ {
+		r := reach.At(i)
+		o := ReachedObject{Granted: r.Granted(), Mutable: r.Mutable()}
+		o.Name, _ = r.Name()
+		o.Kind, _ = r.Kind()
+		o.Rights, _ = r.Rights()
+		o.Reason, _ = r.Reason()
+		if o.Via, err = textList(r.Via()); err != nil {
+			return nil, err
+		}
+		out.Reach = append(out.Reach, o)
+	}
+	return out, nil
 }

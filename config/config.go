@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/factoryd/factoryd/access"
 )
 
 // Version is the config file version this build reads.
@@ -33,6 +35,23 @@ type Config struct {
 	Limits          Limits   `json:"limits"`
 	Vat             Vat      `json:"vat"`
 	Billing         Billing  `json:"billing"`
+	Access          Access   `json:"access"`
+}
+
+// Access is the operator's access policy for client tokens.
+type Access struct {
+	// Grants are positive confinement: capability SIDs added to the groups of the tokens of
+	// given unix users and groups, e.g. {"capability": "backup", "users": [34]}. They widen
+	// what those clients open by name; a yield's confined token keeps its confinement.
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// Grant gives Capability to the peers whose uid is one of Users or whose gids include one of
+// Groups.
+type Grant struct {
+	Capability string   `json:"capability"`
+	Users      []uint32 `json:"users,omitempty"`
+	Groups     []uint32 `json:"groups,omitempty"`
 }
 
 // Billing bounds the billing channels requestors may grant instances.
@@ -155,6 +174,14 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.Default.CPU < 0 || c.Limits.Max.CPU < 0 {
 		return fmt.Errorf("%w: a CPU share must not be negative", ErrInvalid)
+	}
+	for i, g := range c.Access.Grants {
+		if _, err := access.CapabilitySID(g.Capability); err != nil {
+			return fmt.Errorf("%w: access.grants[%d]: capability %q: %v", ErrInvalid, i, g.Capability, err)
+		}
+		if len(g.Users) == 0 && len(g.Groups) == 0 {
+			return fmt.Errorf("%w: access.grants[%d] (%s) names no user and no group", ErrInvalid, i, g.Capability)
+		}
 	}
 	return nil
 }

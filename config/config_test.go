@@ -30,6 +30,9 @@ func TestParse(t *testing.T) {
 		{"timeout above max", `{"version":1,"start_timeout":"2m","max_start_timeout":"1m"}`, "above max_start_timeout"},
 		{"trailing", `{"version":1} {}`, "trailing data"},
 		{"not json", `version: 1`, "invalid configuration"},
+		{"access grant", `{"version":1,"access":{"grants":[{"capability":"backup","users":[34],"groups":[34]}]}}`, ""},
+		{"grant to nobody", `{"version":1,"access":{"grants":[{"capability":"backup"}]}}`, "names no user and no group"},
+		{"bad capability", `{"version":1,"access":{"grants":[{"capability":"","users":[1]}]}}`, "access.grants[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

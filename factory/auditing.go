@@ -3,6 +3,7 @@ package factory
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/caps"
@@ -40,6 +41,23 @@ func (d *Daemon) report(f *Factory) (*audit.Report, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	conf, reach, err := confinementOf(rec, d.namespace())
+	if err != nil {
+		return nil, err
+	}
+	r.Factories[r.Root].Confinement = conf
+	for _, h := range reach {
+		i := slices.IndexFunc(r.Holes, func(o audit.Hole) bool { return o.ID == h.ID })
+		if i >= 0 {
+			r.Holes[i] = h // frozen at seal, and still there: describe it as it stands
+			continue
+		}
+		if rec.Sealed {
+			h.Reason += " (since seal: a descriptor changed)"
+		}
+		r.Holes = append(r.Holes, h)
+		r.Discreet = false
 	}
 	// Only the audited factory's own charges count: the instances a yield creates of its
 	// component factories can charge nothing (a yield cannot grant ceilings).

@@ -244,6 +244,9 @@ func (m *meter) Charge(ctx context.Context, call schema.Meter_charge) error {
 }
 
 func (b *builder) DeclareCharges(ctx context.Context, call schema.Builder_declareCharges) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	list, err := call.Args().Kinds()
 	if err != nil {
 		return err
@@ -284,6 +287,9 @@ func kindsText(kinds []billing.Kind) string {
 }
 
 func (r *requestor) Capacity(ctx context.Context, call schema.Requestor_capacity) error {
+	if err := r.need(RightAudit); err != nil {
+		return toWire(err)
+	}
 	lim, err := readBillingLimits(call.Args().HasBilling(), call.Args().Billing)
 	if err != nil {
 		return toWire(err)

@@ -43,3 +43,6 @@ func (u *upload) CapID() string      { return fmt.Sprintf("upload:%p", u) }
 
 func (d *dropbox) CapKind() caps.Kind { return caps.KindDaemonObject }
 func (d *dropbox) CapID() string      { return dropboxID(d.f, d.name) }
+
+func (dir *directory) CapKind() caps.Kind { return caps.KindDaemonObject }
+func (dir *directory) CapID() string      { return fmt.Sprintf("directory:%p", dir) }

@@ -44,6 +44,10 @@ func fillFactoryInfo(info schema.FactoryInfo, rec *store.Factory) error {
 	if err := fillChargeKinds(info.NewCharges, rec.Charges); err != nil {
 		return err
 	}
+	if err := setTextList(info.NewCapabilities, rec.Capabilities); err != nil {
+		return err
+	}
+	info.SetStrict(rec.Strict)
 	return fillComponents(info, rec.Components)
 }
 
@@ -122,6 +126,15 @@ func fillAuditFactory(out schema.AuditFactory, f audit.Factory) error {
 	}
 	if err := fillChargeKinds(out.NewCharges, f.Charges); err != nil {
 		return err
+	}
+	if f.Confinement != nil {
+		c, err := out.NewConfinement()
+		if err != nil {
+			return err
+		}
+		if err := fillConfinement(c, f.Confinement); err != nil {
+			return err
+		}
 	}
 	return setTextList(out.NewSyscalls, f.Syscalls)
 }
@@ -225,6 +238,57 @@ func fillAuditEntries(res schema.Daemon_auditLog_Results, entries []store.AuditE
 			if err := set.f(set.v); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+func fillConfinement(out schema.Confinement, c *audit.Confinement) error {
+	if err := out.SetSid(c.SID); err != nil {
+		return err
+	}
+	out.SetStrict(c.Strict)
+	out.SetMutable(c.Mutable)
+	out.SetMutableAtSeal(c.MutableAtSeal)
+	caps, err := out.NewCapabilities(int32(len(c.Capabilities)))
+	if err != nil {
+		return err
+	}
+	for i, dc := range c.Capabilities {
+		e := caps.At(i)
+		if err := e.SetName(dc.Name); err != nil {
+			return err
+		}
+		if err := e.SetSid(dc.SID); err != nil {
+			return err
+		}
+		e.SetHole(dc.Hole)
+		if err := e.SetReason(dc.Reason); err != nil {
+			return err
+		}
+	}
+	reach, err := out.NewReach(int32(len(c.Reach)))
+	if err != nil {
+		return err
+	}
+	for i, r := range c.Reach {
+		e := reach.At(i)
+		if err := e.SetName(r.Name); err != nil {
+			return err
+		}
+		if err := e.SetKind(r.Kind); err != nil {
+			return err
+		}
+		e.SetGranted(r.Granted)
+		if err := e.SetRights(r.Rights); err != nil {
+			return err
+		}
+		if err := setTextList(e.NewVia, r.Via); err != nil {
+			return err
+		}
+		e.SetMutable(r.Mutable)
+		if err := e.SetReason(r.Reason); err != nil {
+			return err
 		}
 	}
 	return nil

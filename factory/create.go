@@ -116,6 +116,9 @@ func (d *Daemon) create(ctx context.Context, f *Factory, p Principal, req *creat
 		return capnp.Client{}, fmt.Errorf("factory %q: %w", rec.Name, ErrNotSealed)
 	}
 	pol, err := d.billingPolicy(rec, p, req.billing)
+	if err == nil {
+		err = d.confineArgs(ctx, rec, req.args)
+	}
 	if err != nil {
 		req.release()
 		return capnp.Client{}, err

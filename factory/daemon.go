@@ -12,6 +12,7 @@ import (
 	"capnproto.org/go/capnp/v3/rpc"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/factoryd/factoryd/access"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
 	"github.com/factoryd/factoryd/vat"
@@ -42,6 +43,8 @@ type Options struct {
 	// MaxConnectionsPerUser bounds the client connections one uid holds at once, so that one
 	// local user cannot take every descriptor of the daemon. Default 256.
 	MaxConnectionsPerUser int
+	// Access is the operator's policy for client tokens.
+	Access AccessOptions
 }
 
 func (o *Options) withDefaults() Options {
@@ -83,7 +86,8 @@ type Daemon struct {
 	reg  *registry
 	vats *vat.Spawner
 
-	foreign foreignIDs // identities of capabilities held by other connections
+	peers   *access.UnixPeerOptions // how client tokens are built (positive confinement)
+	foreign foreignIDs              // identities of capabilities held by other connections
 	audit   *auditWriter
 
 	ledger      *store.LedgerWriter // the billing ledger's one group-commit writer
@@ -115,7 +119,11 @@ func New(logger hclog.Logger, st *store.Store, opts *Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Daemon{log: logger, st: st, opts: o, reg: reg, vats: vats, billingStop: make(chan struct{}),
+	peers, err := o.Access.peerOptions()
+	if err != nil {
+		return nil, err
+	}
+	return &Daemon{log: logger, st: st, opts: o, reg: reg, vats: vats, peers: peers, billingStop: make(chan struct{}),
 		instances: map[string]*Instance{}, conns: map[*rpc.Conn]struct{}{}, connsOf: map[uint32]int{}}, nil
 }
 
@@ -168,12 +176,17 @@ func (d *Daemon) acceptLoop(ln net.Listener) error {
 
 // serveClient starts an RPC connection whose bootstrap is a session for the peer's principal.
 func (d *Daemon) serveClient(c net.Conn) {
-	p, err := peerPrincipal(c)
+	p, err := peerPrincipal(c, d.peers)
 	if err != nil {
 		d.log.Warn("refused connection", "error", err)
 		c.Close()
 		return
 	}
+	d.serveAs(c, p)
+}
+
+// serveAs serves c as principal p.
+func (d *Daemon) serveAs(c net.Conn, p Principal) {
 	if !d.admit(p.UID) {
 		d.log.Warn("refused connection: too many from this user", "principal", p.String(), "pid", p.PID,
 			"limit", d.opts.MaxConnectionsPerUser)

@@ -3,23 +3,26 @@ package factory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	capnp "capnproto.org/go/capnp/v3"
 
+	"github.com/factoryd/factoryd/access"
 	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/schema"
 	"github.com/factoryd/factoryd/store"
 	"github.com/factoryd/factoryd/vat"
 )
 
-// builder is the Builder facet of one factory, held by its owner. No method of any other
-// facet returns it.
+// builder is the Builder facet of one factory, opened by a principal the factory's descriptor
+// grants builder rights (its owner by default). No method of any other facet returns it.
 type builder struct {
-	d *Daemon
-	f *Factory
-	p Principal
+	d      *Daemon
+	f      *Factory
+	p      Principal
+	rights access.AccessMask // the builder rights this facet holds
 
 	mu     sync.Mutex // guards sealed: the facet seal returned, so sealing twice returns it again
 	sealed schema.Requestor
@@ -27,9 +30,10 @@ type builder struct {
 
 // requestor is the Requestor facet: create instances, audit the factory.
 type requestor struct {
-	d *Daemon
-	f *Factory
-	p Principal
+	d      *Daemon
+	f      *Factory
+	p      Principal
+	rights access.AccessMask // the requestor rights this facet holds
 }
 
 // verifier is the Verifier facet: it answers only whether a capability is one of the
@@ -40,20 +44,31 @@ type verifier struct {
 	p Principal
 }
 
-// The facet constructors return new clients, owned by the caller.
-func (d *Daemon) builderFacet(f *Factory, p Principal) schema.Builder {
-	return schema.Builder_ServerToClient(&builder{d: d, f: f, p: p})
+// The facet constructors return new clients, owned by the caller, holding rights: a facet
+// opened by name holds what AccessCheck granted; one handed over as a capability (seal's
+// result, a component factory) holds every right of its kind.
+func (d *Daemon) builderFacet(f *Factory, p Principal, rights access.AccessMask) schema.Builder {
+	return schema.Builder_ServerToClient(&builder{d: d, f: f, p: p, rights: rights & builderRights})
 }
 
-func (d *Daemon) requestorFacet(f *Factory, p Principal) schema.Requestor {
-	return schema.Requestor_ServerToClient(&requestor{d: d, f: f, p: p})
+func (d *Daemon) requestorFacet(f *Factory, p Principal, rights access.AccessMask) schema.Requestor {
+	return schema.Requestor_ServerToClient(&requestor{d: d, f: f, p: p, rights: rights & requestorRights})
 }
+
+// need fails unless the builder facet holds r.
+func (b *builder) need(r access.AccessMask) error { return need(b.rights, r, b.f.Snapshot().Name) }
+
+// need fails unless the requestor facet holds r.
+func (r *requestor) need(m access.AccessMask) error { return need(r.rights, m, r.f.Snapshot().Name) }
 
 func (d *Daemon) verifierFacet(f *Factory, p Principal) schema.Verifier {
 	return schema.Verifier_ServerToClient(&verifier{d: d, f: f, p: p})
 }
 
 func (b *builder) SetProgram(ctx context.Context, call schema.Builder_setProgram) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	d, err := digestArg(call.Args().Sha256())
 	if err != nil {
 		return toWire(err)
@@ -82,6 +97,9 @@ func (d *Daemon) checkProgram(dg store.Digest) error {
 }
 
 func (b *builder) InstallData(ctx context.Context, call schema.Builder_installData) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	name, err := call.Args().Name()
 	if err != nil {
 		return err
@@ -104,6 +122,9 @@ func (b *builder) installed(name string, kind store.ComponentKind, label, detail
 }
 
 func (b *builder) InstallSensory(ctx context.Context, call schema.Builder_installSensory) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	name, err := call.Args().Name()
 	if err != nil {
 		return err
@@ -123,6 +144,9 @@ func (b *builder) InstallSensory(ctx context.Context, call schema.Builder_instal
 }
 
 func (b *builder) InstallFactory(ctx context.Context, call schema.Builder_installFactory) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	name, err := call.Args().Name()
 	if err != nil {
 		return err
@@ -142,6 +166,9 @@ func (b *builder) InstallFactory(ctx context.Context, call schema.Builder_instal
 }
 
 func (b *builder) InstallHole(ctx context.Context, call schema.Builder_installHole) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	name, err := call.Args().Name()
 	if err != nil {
 		return err
@@ -163,6 +190,9 @@ func (b *builder) InstallHole(ctx context.Context, call schema.Builder_installHo
 }
 
 func (b *builder) InstallDropbox(ctx context.Context, call schema.Builder_installDropbox) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	name, err := call.Args().Name()
 	if err != nil {
 		return err
@@ -181,6 +211,9 @@ func (b *builder) InstallDropbox(ctx context.Context, call schema.Builder_instal
 }
 
 func (b *builder) AllowSyscalls(ctx context.Context, call schema.Builder_allowSyscalls) error {
+	if err := b.need(RightInstall); err != nil {
+		return toWire(err)
+	}
 	list, err := call.Args().Syscalls()
 	if err != nil {
 		return err
@@ -207,6 +240,9 @@ func (b *builder) AllowSyscalls(ctx context.Context, call schema.Builder_allowSy
 }
 
 func (b *builder) Dropbox(ctx context.Context, call schema.Builder_dropbox) error {
+	if err := b.need(RightManage); err != nil {
+		return toWire(err)
+	}
 	name, err := call.Args().Name()
 	if err != nil {
 		return err
@@ -226,8 +262,21 @@ func (b *builder) Dropbox(ctx context.Context, call schema.Builder_dropbox) erro
 }
 
 func (b *builder) Seal(ctx context.Context, call schema.Builder_seal) error {
+	if err := b.need(RightSeal); err != nil {
+		return toWire(err)
+	}
 	wasSealed := b.f.Sealed()
-	if err := b.f.Seal(b.d.reg.holesOf); err != nil {
+	snap := b.f.Snapshot()
+	reach, err := b.d.reachHoles(snap)
+	if err != nil {
+		return toWire(err)
+	}
+	if err := b.f.SealWith(b.d.reg.holesOf, func(r *store.Factory) ([]string, error) {
+		if !slices.Equal(r.Capabilities, snap.Capabilities) || r.Strict != snap.Strict {
+			return nil, fmt.Errorf("%w: the declared capabilities changed while sealing; seal again", ErrInUse)
+		}
+		return reach, nil
+	}); err != nil {
 		return toWire(err)
 	}
 	if !wasSealed {
@@ -247,7 +296,7 @@ func (b *builder) sealedFacet() schema.Requestor {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.sealed.IsValid() {
-		b.sealed = b.d.requestorFacet(b.f, b.p)
+		b.sealed = b.d.requestorFacet(b.f, b.p, requestorRights)
 	}
 	return b.sealed.AddRef()
 }
@@ -278,6 +327,9 @@ func (b *builder) Holes(ctx context.Context, call schema.Builder_holes) error {
 }
 
 func (b *builder) OpenYield(ctx context.Context, call schema.Builder_openYield) error {
+	if err := b.need(RightManage); err != nil {
+		return toWire(err)
+	}
 	inst, ok := b.d.yieldOf(ctx, call.Args().Yield())
 	if !ok || inst.factory != b.f {
 		return toWire(fmt.Errorf("%w: not a yield of this factory", ErrInvalid))
@@ -294,6 +346,9 @@ func (b *builder) OpenYield(ctx context.Context, call schema.Builder_openYield) 
 }
 
 func (b *builder) Destroy(ctx context.Context, call schema.Builder_destroy) error {
+	if err := b.need(RightDestroy); err != nil {
+		return toWire(err)
+	}
 	rec := b.f.Snapshot()
 	if err := b.d.reg.destroy(b.f); err != nil {
 		return toWire(err)
@@ -306,6 +361,9 @@ func (b *builder) Destroy(ctx context.Context, call schema.Builder_destroy) erro
 }
 
 func (r *requestor) Create(ctx context.Context, call schema.Requestor_create) error {
+	if err := r.need(RightCreate); err != nil {
+		return toWire(err)
+	}
 	call.Go() // a slow start must not hold up other calls on this facet
 	req, err := readCreateRequest(call.Args())
 	if err != nil {
@@ -324,6 +382,9 @@ func (r *requestor) Create(ctx context.Context, call schema.Requestor_create) er
 }
 
 func (r *requestor) Control(ctx context.Context, call schema.Requestor_control) error {
+	if err := r.need(RightCreate); err != nil {
+		return toWire(err)
+	}
 	inst, ok := r.d.yieldOf(ctx, call.Args().Instance())
 	if !ok || inst.factory != r.f {
 		return toWire(fmt.Errorf("%w: not an instance of this factory", ErrInvalid))
@@ -336,6 +397,9 @@ func (r *requestor) Control(ctx context.Context, call schema.Requestor_control) 
 }
 
 func (r *requestor) Info(ctx context.Context, call schema.Requestor_info) error {
+	if err := r.need(RightAudit); err != nil {
+		return toWire(err)
+	}
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -348,15 +412,21 @@ func (r *requestor) Info(ctx context.Context, call schema.Requestor_info) error 
 }
 
 func (r *requestor) IsDiscreet(ctx context.Context, call schema.Requestor_isDiscreet) error {
+	if err := r.need(RightAudit); err != nil {
+		return toWire(err)
+	}
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
 	}
-	res.SetDiscreet(r.f.Snapshot().Discreet)
+	res.SetDiscreet(len(r.d.holesNow(r.f)) == 0)
 	return nil
 }
 
 func (r *requestor) Verifier(ctx context.Context, call schema.Requestor_verifier) error {
+	if err := r.need(RightAudit); err != nil {
+		return toWire(err)
+	}
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -365,15 +435,21 @@ func (r *requestor) Verifier(ctx context.Context, call schema.Requestor_verifier
 }
 
 func (r *requestor) Holes(ctx context.Context, call schema.Requestor_holes) error {
+	if err := r.need(RightAudit); err != nil {
+		return toWire(err)
+	}
 	return fillReport(r.d, r.f, call.AllocResults)
 }
 
 // Compare judges other by its brand only: it is never called.
 func (r *requestor) Compare(ctx context.Context, call schema.Requestor_compare) error {
+	if err := r.need(RightAudit); err != nil {
+		return toWire(err)
+	}
 	verdict := audit.NotAFactory
 	candidate, ok := r.d.requestorOf(ctx, call.Args().Other())
 	if ok {
-		verdict = audit.Compare(r.f.Snapshot().Holes, candidate.Snapshot().Holes)
+		verdict = audit.Compare(r.d.holesNow(r.f), r.d.holesNow(candidate))
 	}
 	policy := r.f.Snapshot()
 	r.d.record(store.AuditEntry{Principal: r.p.String(), UID: r.p.UID, Action: audit.CompareAsked,

@@ -219,6 +219,13 @@ func (f *Factory) installLocked(c store.Component) error {
 // component factories, looked up with holesOf) and its verdict. Sealing a sealed factory does
 // nothing.
 func (f *Factory) Seal(holesOf func(store.FactoryID) ([]string, error)) error {
+	return f.SealWith(holesOf, nil)
+}
+
+// SealWith seals the factory; reach, if not nil, returns the reach holes of the record being
+// sealed (computed beforehand, since it reads other factories: it may only check that the
+// record is the one it was computed for).
+func (f *Factory) SealWith(holesOf func(store.FactoryID) ([]string, error), reach func(*store.Factory) ([]string, error)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.rec.Sealed && !f.destroyed {
@@ -231,6 +238,15 @@ func (f *Factory) Seal(holesOf func(store.FactoryID) ([]string, error)) error {
 		holes, err := holeSet(r, holesOf)
 		if err != nil {
 			return err
+		}
+		if reach != nil {
+			extra, err := reach(r)
+			if err != nil {
+				return err
+			}
+			holes = append(holes, extra...)
+			slices.Sort(holes)
+			holes = slices.Compact(holes)
 		}
 		r.Holes, r.Discreet = holes, len(holes) == 0
 		r.Sealed, r.SealedAt = true, time.Now().UTC()
@@ -250,7 +266,11 @@ func holeSet(r *store.Factory, holesOf func(store.FactoryID) ([]string, error)) 
 			if err != nil {
 				return nil, fmt.Errorf("component %q: %w", c.Name, err)
 			}
-			holes = append(holes, sub...)
+			for _, h := range sub {
+				if !isReachHole(h) {
+					holes = append(holes, h)
+				}
+			}
 		}
 	}
 	slices.Sort(holes)
@@ -276,4 +296,21 @@ func (f *Factory) markDestroyed() []capnp.Client {
 	}
 	f.live = nil
 	return out
+}
+
+// setDescriptor replaces the factory's security descriptor (canonical SDDL). It is not part of
+// what seal freezes: who may open the factory by name is the owner's to change.
+func (f *Factory) setDescriptor(sddl string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.destroyed {
+		return fmt.Errorf("factory %q: %w", f.rec.Name, ErrNotFound)
+	}
+	next := f.rec.Clone()
+	next.Descriptor = sddl
+	if err := f.st.PutFactory(next); err != nil {
+		return err
+	}
+	f.rec = next
+	return nil
 }

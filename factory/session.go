@@ -62,60 +62,52 @@ func (s *session) NewFactory(ctx context.Context, call schema.Daemon_newFactory)
 	if err != nil {
 		return err
 	}
-	return res.SetBuilder(s.d.builderFacet(f, s.p))
+	return res.SetBuilder(s.d.builderFacet(f, s.p, builderRights))
 }
 
+// Builder, Requestor and Verifier open a factory by name with the client's token.
+
 func (s *session) Builder(ctx context.Context, call schema.Daemon_builder) error {
-	f, err := s.factory(call.Args().Name())
+	b, err := s.dir().openBuilder(call.Args().Name())
 	if err != nil {
 		return toWire(err)
 	}
-	if rec := f.Snapshot(); !s.p.owns(rec.Owner) {
-		return toWire(fmt.Errorf("%w: only the owner of factory %q holds its builder facet", ErrPermission, rec.Name))
-	}
 	res, err := call.AllocResults()
 	if err != nil {
+		b.Release()
 		return err
 	}
-	return res.SetBuilder(s.d.builderFacet(f, s.p))
+	return res.SetBuilder(b)
 }
 
 func (s *session) Requestor(ctx context.Context, call schema.Daemon_requestor) error {
-	f, err := s.factory(call.Args().Name())
+	r, err := s.dir().openRequestor(call.Args().Name())
 	if err != nil {
 		return toWire(err)
 	}
-	if rec := f.Snapshot(); !rec.Sealed {
-		return toWire(fmt.Errorf("factory %q: %w", rec.Name, ErrNotSealed))
-	}
 	res, err := call.AllocResults()
 	if err != nil {
+		r.Release()
 		return err
 	}
-	return res.SetRequestor(s.d.requestorFacet(f, s.p))
+	return res.SetRequestor(r)
 }
 
 func (s *session) Verifier(ctx context.Context, call schema.Daemon_verifier) error {
-	f, err := s.factory(call.Args().Name())
+	v, err := s.dir().openVerifier(call.Args().Name())
 	if err != nil {
 		return toWire(err)
 	}
 	res, err := call.AllocResults()
 	if err != nil {
+		v.Release()
 		return err
 	}
-	return res.SetVerifier(s.d.verifierFacet(f, s.p))
-}
-
-func (s *session) factory(name string, err error) (*Factory, error) {
-	if err != nil {
-		return nil, err
-	}
-	return s.d.reg.byNameOrErr(name)
+	return res.SetVerifier(v)
 }
 
 func (s *session) ListFactories(ctx context.Context, call schema.Daemon_listFactories) error {
-	recs := s.d.reg.list()
+	recs, rights := s.dir().visible()
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -126,6 +118,10 @@ func (s *session) ListFactories(ctx context.Context, call schema.Daemon_listFact
 	}
 	for i, rec := range recs {
 		if err := fillFactoryInfo(list.At(i), rec); err != nil {
+			return err
+		}
+		list.At(i).SetRights(uint32(rights[i]))
+		if err := list.At(i).SetRightsText(RightsText(rights[i])); err != nil {
 			return err
 		}
 	}
@@ -180,7 +176,21 @@ func (s *session) Whoami(ctx context.Context, call schema.Daemon_whoami) error {
 	pr.SetUid(s.p.UID)
 	pr.SetGid(s.p.GID)
 	pr.SetPid(s.p.PID)
-	return pr.SetName(s.p.String())
+	if err := pr.SetName(s.p.String()); err != nil {
+		return err
+	}
+	tok := s.p.Token
+	if err := pr.SetToken(s.d.describeToken(tok)); err != nil {
+		return err
+	}
+	if err := pr.SetUser(tok.User.String()); err != nil {
+		return err
+	}
+	groups := make([]string, len(tok.Groups))
+	for i, g := range tok.Groups {
+		groups[i] = g.SID.String()
+	}
+	return setTextList(pr.NewGroups, groups)
 }
 
 func digestArg(b []byte, err error) (store.Digest, error) {

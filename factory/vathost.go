@@ -102,7 +102,7 @@ func (h *vatHost) componentCap(c store.Component) (capnp.Client, error) {
 		if err != nil {
 			return capnp.ErrorClient(err), nil
 		}
-		return capnp.Client(d.requestorFacet(f, h.i.principal())), nil
+		return capnp.Client(d.requestorFacet(f, h.i.principal(), requestorRights)), nil
 	case store.KindSensory:
 		return d.sensoryCap(c, h.i.principal())
 	case store.KindHole:

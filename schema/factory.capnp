@@ -79,11 +79,15 @@ interface Daemon {
   blob @1 (sha256 :Data) -> (blob :Blob);
   newFactory @2 (name :Text) -> (builder :Builder);
   builder @3 (name :Text) -> (builder :Builder);
-  # The builder facet, for the factory's owner only.
+  # The builder facet, limited to the builder rights (install, seal, manage, destroy) the
+  # factory's security descriptor grants the caller; [permission] if it grants none.
   requestor @4 (name :Text) -> (requestor :Requestor);
-  # The requestor facet of a sealed factory.
+  # The requestor facet of a sealed factory, limited to the requestor rights (create, audit)
+  # granted to the caller.
   verifier @5 (name :Text) -> (verifier :Verifier);
+  # Needs the audit right.
   listFactories @6 () -> (factories :List(FactoryInfo));
+  # The factories on which the caller holds any right.
   listInstances @7 () -> (instances :List(InstanceInfo));
   # The caller's own instances.
   killInstance @8 (id :Text) -> ();
@@ -102,6 +106,58 @@ interface Daemon {
   # each against the heads the caller remembered from an earlier verify.
   usage @15 (instance :Text) -> (usage :InstanceUsage);
   # What one of the caller's instances consumed, live or ended: the requestor's own record.
+  getAcl @16 (name :Text) -> (acl :Acl);
+  # A factory's security descriptor; needs READ_CONTROL (read-acl).
+  setAcl @17 (name :Text, sddl :Text) -> (acl :Acl);
+  # Replaces a factory's security descriptor; needs WRITE_DAC (write-acl), and WRITE_OWNER
+  # (take-ownership) to change its owner. Facets already held keep their rights.
+  directory @18 () -> (directory :Directory);
+  # The namespace, seen with the caller's token. Handed to a yield as a capability argument of
+  # create, it becomes a directory seen with the yield's confined token.
+}
+
+interface Directory {
+  # Opens named objects with the token it was made for: a client's token, or a yield's confined
+  # token (its factory's confinement SID and declared capability SIDs). Every open runs
+  # AccessCheck and returns a facet limited to the rights granted.
+
+  list @0 () -> (entries :List(DirectoryEntry));
+  # The objects on which the token holds any right.
+  requestor @1 (name :Text) -> (requestor :Requestor);
+  verifier @2 (name :Text) -> (verifier :Verifier);
+  builder @3 (name :Text) -> (builder :Builder);
+  access @4 (name :Text) -> (granted :UInt32, rights :Text);
+  # What the token is granted on the named object (0 and "none" when nothing).
+  token @5 () -> (token :Text);
+  # The token, printed readably.
+}
+
+struct DirectoryEntry {
+  name @0 :Text;
+  kind @1 :Text;        # "factory"
+  granted @2 :UInt32;   # the token's rights on it (factory rights, see docs/access.md)
+  rights @3 :Text;      # the same, named: e.g. "create audit"
+  sealed @4 :Bool;
+}
+
+struct Acl {
+  name @0 :Text;
+  sddl @1 :Text;        # the descriptor in SDDL
+  owner @2 :Text;       # the owner SID, and its unix name where it has one
+  granted @3 :UInt32;   # what the caller is granted on the factory
+  rights @4 :Text;
+  entries @5 :List(AclEntry);
+}
+
+struct AclEntry {
+  # One access control entry, explained.
+  type @0 :Text;        # "allow", "deny", "allow-callback", ...
+  sid @1 :Text;
+  trustee @2 :Text;     # the SID in words: "uid 1000", "Everyone", "capability printers", ...
+  mask @3 :UInt32;
+  rights @4 :Text;
+  inheritOnly @5 :Bool;
+  condition @6 :Text;   # callback ACEs: the condition in SDDL
 }
 
 struct LedgerQuery {
@@ -177,7 +233,9 @@ struct Principal {
   gid @1 :UInt32;
   pid @2 :Int32;
   name @3 :Text;
-  # The token the daemon built for this caller, printed readably.
+  token @4 :Text;       # the token the daemon built for this caller, printed readably
+  user @5 :Text;        # the token's user SID
+  groups @6 :List(Text);  # its group SIDs
 }
 
 enum ComponentKind {
@@ -209,6 +267,10 @@ struct FactoryInfo {
   holes @10 :UInt32;     # number of holes (frozen at seal)
   syscalls @11 :List(Text);  # declared beyond the default allowlist
   charges @12 :List(ChargeKind);  # what its instances may charge for
+  capabilities @13 :List(Text);   # capability names its yields' confined tokens carry
+  strict @14 :Bool;               # confined tokens leave out ALL_APPLICATION_PACKAGES
+  rights @15 :UInt32;             # what the caller holds on it (listings)
+  rightsText @16 :Text;           # the same, named: e.g. "create audit"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -241,6 +303,10 @@ interface Builder {
   declareCharges @13 (kinds :List(ChargeKind)) -> ();
   # Declares what instances may charge for (replacing an earlier declaration): at most 8 kinds,
   # each with a quantum every charge is rounded up to. Shown in the audit.
+  declareCapabilities @14 (names :List(Text), strict :Bool) -> ();
+  # Declares the capability SIDs a yield's confined token carries when it looks names up in a
+  # directory (replacing an earlier declaration); strict leaves out ALL_APPLICATION_PACKAGES.
+  # Shown in the audit with everything they reach; one that reaches something mutable is a hole.
 }
 
 struct ChargeKind {
@@ -331,6 +397,35 @@ struct AuditFactory {
   components @5 :List(AuditComponent);
   syscalls @6 :List(Text);   # declared beyond the default allowlist: more kernel surface
   charges @7 :List(ChargeKind);
+  confinement @8 :Confinement;
+}
+
+struct Confinement {
+  # What a yield of the factory reaches by name when it is handed a directory: everything its
+  # confined token can be granted, whoever its requestor (AccessCheck's confinement pass alone).
+  sid @0 :Text;                          # the factory's confinement SID
+  strict @1 :Bool;
+  capabilities @2 :List(DeclaredCapability);
+  reach @3 :List(ReachedObject);         # as the namespace stands now
+  mutable @4 :Bool;                      # something reached now is mutable
+  mutableAtSeal @5 :Bool;                # ... and at seal (frozen with the hole set)
+}
+
+struct DeclaredCapability {
+  name @0 :Text;
+  sid @1 :Text;
+  hole @2 :Bool;          # it reaches something mutable (now)
+  reason @3 :Text;
+}
+
+struct ReachedObject {
+  name @0 :Text;
+  kind @1 :Text;          # "factory"
+  granted @2 :UInt32;
+  rights @3 :Text;
+  via @4 :List(Text);     # the capability names (or "confinement SID", "all packages") granting it
+  mutable @5 :Bool;
+  reason @6 :Text;        # why it is, or is not, mutable
 }
 
 struct AuditComponent {

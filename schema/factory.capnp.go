@@ -2737,6 +2737,66 @@ func (c Daemon) Usage(ctx context.Context, params func(Daemon_usage_Params) erro
 
 }
 
+func (c Daemon) GetAcl(ctx context.Context, params func(Daemon_getAcl_Params) error) (Daemon_getAcl_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      16,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "getAcl",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_getAcl_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_getAcl_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Daemon) SetAcl(ctx context.Context, params func(Daemon_setAcl_Params) error) (Daemon_setAcl_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      17,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "setAcl",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 2}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_setAcl_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_setAcl_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Daemon) Directory(ctx context.Context, params func(Daemon_directory_Params) error) (Daemon_directory_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      18,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "directory",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Daemon_directory_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Daemon_directory_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Daemon) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -2841,6 +2901,12 @@ type Daemon_Server interface {
 	VerifyLedger(context.Context, Daemon_verifyLedger) error
 
 	Usage(context.Context, Daemon_usage) error
+
+	GetAcl(context.Context, Daemon_getAcl) error
+
+	SetAcl(context.Context, Daemon_setAcl) error
+
+	Directory(context.Context, Daemon_directory) error
 }
 
 // Daemon_NewServer creates a new Server from an implementation of Daemon_Server.
@@ -2859,7 +2925,7 @@ func Daemon_ServerToClient(s Daemon_Server) Daemon {
 // This can be used to create a more complicated Server.
 func Daemon_Methods(methods []server.Method, s Daemon_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 16)
+		methods = make([]server.Method, 0, 19)
 	}
 
 	methods = append(methods, server.Method{
@@ -3051,6 +3117,42 @@ func Daemon_Methods(methods []server.Method, s Daemon_Server) []server.Method {
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.Usage(ctx, Daemon_usage{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      16,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "getAcl",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.GetAcl(ctx, Daemon_getAcl{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      17,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "setAcl",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.SetAcl(ctx, Daemon_setAcl{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf571b73ec45dda52,
+			MethodID:      18,
+			InterfaceName: "factory.capnp:Daemon",
+			MethodName:    "directory",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Directory(ctx, Daemon_directory{call})
 		},
 	})
 
@@ -3327,6 +3429,57 @@ func (c Daemon_usage) Args() Daemon_usage_Params {
 func (c Daemon_usage) AllocResults() (Daemon_usage_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
 	return Daemon_usage_Results(r), err
+}
+
+// Daemon_getAcl holds the state for a server call to Daemon.getAcl.
+// See server.Call for documentation.
+type Daemon_getAcl struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_getAcl) Args() Daemon_getAcl_Params {
+	return Daemon_getAcl_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_getAcl) AllocResults() (Daemon_getAcl_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_getAcl_Results(r), err
+}
+
+// Daemon_setAcl holds the state for a server call to Daemon.setAcl.
+// See server.Call for documentation.
+type Daemon_setAcl struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_setAcl) Args() Daemon_setAcl_Params {
+	return Daemon_setAcl_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_setAcl) AllocResults() (Daemon_setAcl_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_setAcl_Results(r), err
+}
+
+// Daemon_directory holds the state for a server call to Daemon.directory.
+// See server.Call for documentation.
+type Daemon_directory struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Daemon_directory) Args() Daemon_directory_Params {
+	return Daemon_directory_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Daemon_directory) AllocResults() (Daemon_directory_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_directory_Results(r), err
 }
 
 // Daemon_List is a list of Daemon.
@@ -5996,6 +6149,2381 @@ func (p Daemon_usage_Results_Future) Usage() InstanceUsage_Future {
 	return InstanceUsage_Future{Future: p.Future.Field(0, nil)}
 }
 
+type Daemon_getAcl_Params capnp.Struct
+
+// Daemon_getAcl_Params_TypeID is the unique identifier for the type Daemon_getAcl_Params.
+const Daemon_getAcl_Params_TypeID = 0xdf727c6301e7b253
+
+func NewDaemon_getAcl_Params(s *capnp.Segment) (Daemon_getAcl_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_getAcl_Params(st), err
+}
+
+func NewRootDaemon_getAcl_Params(s *capnp.Segment) (Daemon_getAcl_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_getAcl_Params(st), err
+}
+
+func ReadRootDaemon_getAcl_Params(msg *capnp.Message) (Daemon_getAcl_Params, error) {
+	root, err := msg.Root()
+	return Daemon_getAcl_Params(root.Struct()), err
+}
+
+func (s Daemon_getAcl_Params) String() string {
+	str, _ := text.Marshal(0xdf727c6301e7b253, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_getAcl_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_getAcl_Params) DecodeFromPtr(p capnp.Ptr) Daemon_getAcl_Params {
+	return Daemon_getAcl_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_getAcl_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_getAcl_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_getAcl_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_getAcl_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_getAcl_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Daemon_getAcl_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_getAcl_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_getAcl_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Daemon_getAcl_Params_List is a list of Daemon_getAcl_Params.
+type Daemon_getAcl_Params_List = capnp.StructList[Daemon_getAcl_Params]
+
+// NewDaemon_getAcl_Params creates a new list of Daemon_getAcl_Params.
+func NewDaemon_getAcl_Params_List(s *capnp.Segment, sz int32) (Daemon_getAcl_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_getAcl_Params](l), err
+}
+
+// Daemon_getAcl_Params_Future is a wrapper for a Daemon_getAcl_Params promised by a client call.
+type Daemon_getAcl_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_getAcl_Params_Future) Struct() (Daemon_getAcl_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_getAcl_Params(p.Struct()), err
+}
+
+type Daemon_getAcl_Results capnp.Struct
+
+// Daemon_getAcl_Results_TypeID is the unique identifier for the type Daemon_getAcl_Results.
+const Daemon_getAcl_Results_TypeID = 0xa45512616ab399c5
+
+func NewDaemon_getAcl_Results(s *capnp.Segment) (Daemon_getAcl_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_getAcl_Results(st), err
+}
+
+func NewRootDaemon_getAcl_Results(s *capnp.Segment) (Daemon_getAcl_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_getAcl_Results(st), err
+}
+
+func ReadRootDaemon_getAcl_Results(msg *capnp.Message) (Daemon_getAcl_Results, error) {
+	root, err := msg.Root()
+	return Daemon_getAcl_Results(root.Struct()), err
+}
+
+func (s Daemon_getAcl_Results) String() string {
+	str, _ := text.Marshal(0xa45512616ab399c5, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_getAcl_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_getAcl_Results) DecodeFromPtr(p capnp.Ptr) Daemon_getAcl_Results {
+	return Daemon_getAcl_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_getAcl_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_getAcl_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_getAcl_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_getAcl_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_getAcl_Results) Acl() (Acl, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return Acl(p.Struct()), err
+}
+
+func (s Daemon_getAcl_Results) HasAcl() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_getAcl_Results) SetAcl(v Acl) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewAcl sets the acl field to a newly
+// allocated Acl struct, preferring placement in s's segment.
+func (s Daemon_getAcl_Results) NewAcl() (Acl, error) {
+	ss, err := NewAcl(capnp.Struct(s).Segment())
+	if err != nil {
+		return Acl{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Daemon_getAcl_Results_List is a list of Daemon_getAcl_Results.
+type Daemon_getAcl_Results_List = capnp.StructList[Daemon_getAcl_Results]
+
+// NewDaemon_getAcl_Results creates a new list of Daemon_getAcl_Results.
+func NewDaemon_getAcl_Results_List(s *capnp.Segment, sz int32) (Daemon_getAcl_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_getAcl_Results](l), err
+}
+
+// Daemon_getAcl_Results_Future is a wrapper for a Daemon_getAcl_Results promised by a client call.
+type Daemon_getAcl_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_getAcl_Results_Future) Struct() (Daemon_getAcl_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_getAcl_Results(p.Struct()), err
+}
+func (p Daemon_getAcl_Results_Future) Acl() Acl_Future {
+	return Acl_Future{Future: p.Future.Field(0, nil)}
+}
+
+type Daemon_setAcl_Params capnp.Struct
+
+// Daemon_setAcl_Params_TypeID is the unique identifier for the type Daemon_setAcl_Params.
+const Daemon_setAcl_Params_TypeID = 0xa3d096e9bbf6e495
+
+func NewDaemon_setAcl_Params(s *capnp.Segment) (Daemon_setAcl_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Daemon_setAcl_Params(st), err
+}
+
+func NewRootDaemon_setAcl_Params(s *capnp.Segment) (Daemon_setAcl_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2})
+	return Daemon_setAcl_Params(st), err
+}
+
+func ReadRootDaemon_setAcl_Params(msg *capnp.Message) (Daemon_setAcl_Params, error) {
+	root, err := msg.Root()
+	return Daemon_setAcl_Params(root.Struct()), err
+}
+
+func (s Daemon_setAcl_Params) String() string {
+	str, _ := text.Marshal(0xa3d096e9bbf6e495, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_setAcl_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_setAcl_Params) DecodeFromPtr(p capnp.Ptr) Daemon_setAcl_Params {
+	return Daemon_setAcl_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_setAcl_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_setAcl_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_setAcl_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_setAcl_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_setAcl_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Daemon_setAcl_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_setAcl_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_setAcl_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Daemon_setAcl_Params) Sddl() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s Daemon_setAcl_Params) HasSddl() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Daemon_setAcl_Params) SddlBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s Daemon_setAcl_Params) SetSddl(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+// Daemon_setAcl_Params_List is a list of Daemon_setAcl_Params.
+type Daemon_setAcl_Params_List = capnp.StructList[Daemon_setAcl_Params]
+
+// NewDaemon_setAcl_Params creates a new list of Daemon_setAcl_Params.
+func NewDaemon_setAcl_Params_List(s *capnp.Segment, sz int32) (Daemon_setAcl_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 2}, sz)
+	return capnp.StructList[Daemon_setAcl_Params](l), err
+}
+
+// Daemon_setAcl_Params_Future is a wrapper for a Daemon_setAcl_Params promised by a client call.
+type Daemon_setAcl_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_setAcl_Params_Future) Struct() (Daemon_setAcl_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_setAcl_Params(p.Struct()), err
+}
+
+type Daemon_setAcl_Results capnp.Struct
+
+// Daemon_setAcl_Results_TypeID is the unique identifier for the type Daemon_setAcl_Results.
+const Daemon_setAcl_Results_TypeID = 0x88073a54521f3b6e
+
+func NewDaemon_setAcl_Results(s *capnp.Segment) (Daemon_setAcl_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_setAcl_Results(st), err
+}
+
+func NewRootDaemon_setAcl_Results(s *capnp.Segment) (Daemon_setAcl_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_setAcl_Results(st), err
+}
+
+func ReadRootDaemon_setAcl_Results(msg *capnp.Message) (Daemon_setAcl_Results, error) {
+	root, err := msg.Root()
+	return Daemon_setAcl_Results(root.Struct()), err
+}
+
+func (s Daemon_setAcl_Results) String() string {
+	str, _ := text.Marshal(0x88073a54521f3b6e, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_setAcl_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_setAcl_Results) DecodeFromPtr(p capnp.Ptr) Daemon_setAcl_Results {
+	return Daemon_setAcl_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_setAcl_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_setAcl_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_setAcl_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_setAcl_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_setAcl_Results) Acl() (Acl, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return Acl(p.Struct()), err
+}
+
+func (s Daemon_setAcl_Results) HasAcl() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_setAcl_Results) SetAcl(v Acl) error {
+	return capnp.Struct(s).SetPtr(0, capnp.Struct(v).ToPtr())
+}
+
+// NewAcl sets the acl field to a newly
+// allocated Acl struct, preferring placement in s's segment.
+func (s Daemon_setAcl_Results) NewAcl() (Acl, error) {
+	ss, err := NewAcl(capnp.Struct(s).Segment())
+	if err != nil {
+		return Acl{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
+
+// Daemon_setAcl_Results_List is a list of Daemon_setAcl_Results.
+type Daemon_setAcl_Results_List = capnp.StructList[Daemon_setAcl_Results]
+
+// NewDaemon_setAcl_Results creates a new list of Daemon_setAcl_Results.
+func NewDaemon_setAcl_Results_List(s *capnp.Segment, sz int32) (Daemon_setAcl_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_setAcl_Results](l), err
+}
+
+// Daemon_setAcl_Results_Future is a wrapper for a Daemon_setAcl_Results promised by a client call.
+type Daemon_setAcl_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_setAcl_Results_Future) Struct() (Daemon_setAcl_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_setAcl_Results(p.Struct()), err
+}
+func (p Daemon_setAcl_Results_Future) Acl() Acl_Future {
+	return Acl_Future{Future: p.Future.Field(0, nil)}
+}
+
+type Daemon_directory_Params capnp.Struct
+
+// Daemon_directory_Params_TypeID is the unique identifier for the type Daemon_directory_Params.
+const Daemon_directory_Params_TypeID = 0x80e99ef38e25411b
+
+func NewDaemon_directory_Params(s *capnp.Segment) (Daemon_directory_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Daemon_directory_Params(st), err
+}
+
+func NewRootDaemon_directory_Params(s *capnp.Segment) (Daemon_directory_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Daemon_directory_Params(st), err
+}
+
+func ReadRootDaemon_directory_Params(msg *capnp.Message) (Daemon_directory_Params, error) {
+	root, err := msg.Root()
+	return Daemon_directory_Params(root.Struct()), err
+}
+
+func (s Daemon_directory_Params) String() string {
+	str, _ := text.Marshal(0x80e99ef38e25411b, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_directory_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_directory_Params) DecodeFromPtr(p capnp.Ptr) Daemon_directory_Params {
+	return Daemon_directory_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_directory_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_directory_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_directory_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_directory_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Daemon_directory_Params_List is a list of Daemon_directory_Params.
+type Daemon_directory_Params_List = capnp.StructList[Daemon_directory_Params]
+
+// NewDaemon_directory_Params creates a new list of Daemon_directory_Params.
+func NewDaemon_directory_Params_List(s *capnp.Segment, sz int32) (Daemon_directory_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Daemon_directory_Params](l), err
+}
+
+// Daemon_directory_Params_Future is a wrapper for a Daemon_directory_Params promised by a client call.
+type Daemon_directory_Params_Future struct{ *capnp.Future }
+
+func (f Daemon_directory_Params_Future) Struct() (Daemon_directory_Params, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_directory_Params(p.Struct()), err
+}
+
+type Daemon_directory_Results capnp.Struct
+
+// Daemon_directory_Results_TypeID is the unique identifier for the type Daemon_directory_Results.
+const Daemon_directory_Results_TypeID = 0xb7f6717874ac5fed
+
+func NewDaemon_directory_Results(s *capnp.Segment) (Daemon_directory_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_directory_Results(st), err
+}
+
+func NewRootDaemon_directory_Results(s *capnp.Segment) (Daemon_directory_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Daemon_directory_Results(st), err
+}
+
+func ReadRootDaemon_directory_Results(msg *capnp.Message) (Daemon_directory_Results, error) {
+	root, err := msg.Root()
+	return Daemon_directory_Results(root.Struct()), err
+}
+
+func (s Daemon_directory_Results) String() string {
+	str, _ := text.Marshal(0xb7f6717874ac5fed, capnp.Struct(s))
+	return str
+}
+
+func (s Daemon_directory_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Daemon_directory_Results) DecodeFromPtr(p capnp.Ptr) Daemon_directory_Results {
+	return Daemon_directory_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Daemon_directory_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Daemon_directory_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Daemon_directory_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Daemon_directory_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Daemon_directory_Results) Directory() Directory {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return Directory(p.Interface().Client())
+}
+
+func (s Daemon_directory_Results) HasDirectory() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Daemon_directory_Results) SetDirectory(v Directory) error {
+	if !v.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(capnp.Client(v)))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Daemon_directory_Results_List is a list of Daemon_directory_Results.
+type Daemon_directory_Results_List = capnp.StructList[Daemon_directory_Results]
+
+// NewDaemon_directory_Results creates a new list of Daemon_directory_Results.
+func NewDaemon_directory_Results_List(s *capnp.Segment, sz int32) (Daemon_directory_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Daemon_directory_Results](l), err
+}
+
+// Daemon_directory_Results_Future is a wrapper for a Daemon_directory_Results promised by a client call.
+type Daemon_directory_Results_Future struct{ *capnp.Future }
+
+func (f Daemon_directory_Results_Future) Struct() (Daemon_directory_Results, error) {
+	p, err := f.Future.Ptr()
+	return Daemon_directory_Results(p.Struct()), err
+}
+func (p Daemon_directory_Results_Future) Directory() Directory {
+	return Directory(p.Future.Field(0, nil).Client())
+}
+
+type Directory capnp.Client
+
+// Directory_TypeID is the unique identifier for the type Directory.
+const Directory_TypeID = 0xf51f59da7f200ad2
+
+func (c Directory) List(ctx context.Context, params func(Directory_list_Params) error) (Directory_list_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "list",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Directory_list_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Directory_list_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Directory) Requestor(ctx context.Context, params func(Directory_requestor_Params) error) (Directory_requestor_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      1,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "requestor",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Directory_requestor_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Directory_requestor_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Directory) Verifier(ctx context.Context, params func(Directory_verifier_Params) error) (Directory_verifier_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      2,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "verifier",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Directory_verifier_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Directory_verifier_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Directory) Builder(ctx context.Context, params func(Directory_builder_Params) error) (Directory_builder_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      3,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "builder",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Directory_builder_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Directory_builder_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Directory) Access(ctx context.Context, params func(Directory_access_Params) error) (Directory_access_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      4,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "access",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Directory_access_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Directory_access_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Directory) Token(ctx context.Context, params func(Directory_token_Params) error) (Directory_token_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      5,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "token",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 0, PointerCount: 0}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Directory_token_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Directory_token_Results_Future{Future: ans.Future()}, release
+
+}
+
+func (c Directory) WaitStreaming() error {
+	return capnp.Client(c).WaitStreaming()
+}
+
+// String returns a string that identifies this capability for debugging
+// purposes.  Its format should not be depended on: in particular, it
+// should not be used to compare clients.  Use IsSame to compare clients
+// for equality.
+func (c Directory) String() string {
+	return "Directory(" + capnp.Client(c).String() + ")"
+}
+
+// AddRef creates a new Client that refers to the same capability as c.
+// If c is nil or has resolved to null, then AddRef returns nil.
+func (c Directory) AddRef() Directory {
+	return Directory(capnp.Client(c).AddRef())
+}
+
+// Release releases a capability reference.  If this is the last
+// reference to the capability, then the underlying resources associated
+// with the capability will be released.
+//
+// Release will panic if c has already been released, but not if c is
+// nil or resolved to null.
+func (c Directory) Release() {
+	capnp.Client(c).Release()
+}
+
+// Resolve blocks until the capability is fully resolved or the Context
+// expires.
+func (c Directory) Resolve(ctx context.Context) error {
+	return capnp.Client(c).Resolve(ctx)
+}
+
+func (c Directory) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Client(c).EncodeAsPtr(seg)
+}
+
+func (Directory) DecodeFromPtr(p capnp.Ptr) Directory {
+	return Directory(capnp.Client{}.DecodeFromPtr(p))
+}
+
+// IsValid reports whether c is a valid reference to a capability.
+// A reference is invalid if it is nil, has resolved to null, or has
+// been released.
+func (c Directory) IsValid() bool {
+	return capnp.Client(c).IsValid()
+}
+
+// IsSame reports whether c and other refer to a capability created by the
+// same call to NewClient.  This can return false negatives if c or other
+// are not fully resolved: use Resolve if this is an issue.  If either
+// c or other are released, then IsSame panics.
+func (c Directory) IsSame(other Directory) bool {
+	return capnp.Client(c).IsSame(capnp.Client(other))
+}
+
+// Update the flowcontrol.FlowLimiter used to manage flow control for
+// this client. This affects all future calls, but not calls already
+// waiting to send. Passing nil sets the value to flowcontrol.NopLimiter,
+// which is also the default.
+func (c Directory) SetFlowLimiter(lim fc.FlowLimiter) {
+	capnp.Client(c).SetFlowLimiter(lim)
+}
+
+// Get the current flowcontrol.FlowLimiter used to manage flow control
+// for this client.
+func (c Directory) GetFlowLimiter() fc.FlowLimiter {
+	return capnp.Client(c).GetFlowLimiter()
+}
+
+// A Directory_Server is a Directory with a local implementation.
+type Directory_Server interface {
+	List(context.Context, Directory_list) error
+
+	Requestor(context.Context, Directory_requestor) error
+
+	Verifier(context.Context, Directory_verifier) error
+
+	Builder(context.Context, Directory_builder) error
+
+	Access(context.Context, Directory_access) error
+
+	Token(context.Context, Directory_token) error
+}
+
+// Directory_NewServer creates a new Server from an implementation of Directory_Server.
+func Directory_NewServer(s Directory_Server) *server.Server {
+	c, _ := s.(server.Shutdowner)
+	return server.New(Directory_Methods(nil, s), s, c)
+}
+
+// Directory_ServerToClient creates a new Client from an implementation of Directory_Server.
+// The caller is responsible for calling Release on the returned Client.
+func Directory_ServerToClient(s Directory_Server) Directory {
+	return Directory(capnp.NewClient(Directory_NewServer(s)))
+}
+
+// Directory_Methods appends Methods to a slice that invoke the methods on s.
+// This can be used to create a more complicated Server.
+func Directory_Methods(methods []server.Method, s Directory_Server) []server.Method {
+	if cap(methods) == 0 {
+		methods = make([]server.Method, 0, 6)
+	}
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      0,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "list",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.List(ctx, Directory_list{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      1,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "requestor",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Requestor(ctx, Directory_requestor{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      2,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "verifier",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Verifier(ctx, Directory_verifier{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      3,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "builder",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Builder(ctx, Directory_builder{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      4,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "access",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Access(ctx, Directory_access{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xf51f59da7f200ad2,
+			MethodID:      5,
+			InterfaceName: "factory.capnp:Directory",
+			MethodName:    "token",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.Token(ctx, Directory_token{call})
+		},
+	})
+
+	return methods
+}
+
+// Directory_list holds the state for a server call to Directory.list.
+// See server.Call for documentation.
+type Directory_list struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Directory_list) Args() Directory_list_Params {
+	return Directory_list_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Directory_list) AllocResults() (Directory_list_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_list_Results(r), err
+}
+
+// Directory_requestor holds the state for a server call to Directory.requestor.
+// See server.Call for documentation.
+type Directory_requestor struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Directory_requestor) Args() Directory_requestor_Params {
+	return Directory_requestor_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Directory_requestor) AllocResults() (Directory_requestor_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_requestor_Results(r), err
+}
+
+// Directory_verifier holds the state for a server call to Directory.verifier.
+// See server.Call for documentation.
+type Directory_verifier struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Directory_verifier) Args() Directory_verifier_Params {
+	return Directory_verifier_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Directory_verifier) AllocResults() (Directory_verifier_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_verifier_Results(r), err
+}
+
+// Directory_builder holds the state for a server call to Directory.builder.
+// See server.Call for documentation.
+type Directory_builder struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Directory_builder) Args() Directory_builder_Params {
+	return Directory_builder_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Directory_builder) AllocResults() (Directory_builder_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_builder_Results(r), err
+}
+
+// Directory_access holds the state for a server call to Directory.access.
+// See server.Call for documentation.
+type Directory_access struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Directory_access) Args() Directory_access_Params {
+	return Directory_access_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Directory_access) AllocResults() (Directory_access_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Directory_access_Results(r), err
+}
+
+// Directory_token holds the state for a server call to Directory.token.
+// See server.Call for documentation.
+type Directory_token struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Directory_token) Args() Directory_token_Params {
+	return Directory_token_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Directory_token) AllocResults() (Directory_token_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_token_Results(r), err
+}
+
+// Directory_List is a list of Directory.
+type Directory_List = capnp.CapList[Directory]
+
+// NewDirectory_List creates a new list of Directory.
+func NewDirectory_List(s *capnp.Segment, sz int32) (Directory_List, error) {
+	l, err := capnp.NewPointerList(s, sz)
+	return capnp.CapList[Directory](l), err
+}
+
+type Directory_list_Params capnp.Struct
+
+// Directory_list_Params_TypeID is the unique identifier for the type Directory_list_Params.
+const Directory_list_Params_TypeID = 0xf99689f9efbfd661
+
+func NewDirectory_list_Params(s *capnp.Segment) (Directory_list_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Directory_list_Params(st), err
+}
+
+func NewRootDirectory_list_Params(s *capnp.Segment) (Directory_list_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Directory_list_Params(st), err
+}
+
+func ReadRootDirectory_list_Params(msg *capnp.Message) (Directory_list_Params, error) {
+	root, err := msg.Root()
+	return Directory_list_Params(root.Struct()), err
+}
+
+func (s Directory_list_Params) String() string {
+	str, _ := text.Marshal(0xf99689f9efbfd661, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_list_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_list_Params) DecodeFromPtr(p capnp.Ptr) Directory_list_Params {
+	return Directory_list_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_list_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_list_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_list_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_list_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Directory_list_Params_List is a list of Directory_list_Params.
+type Directory_list_Params_List = capnp.StructList[Directory_list_Params]
+
+// NewDirectory_list_Params creates a new list of Directory_list_Params.
+func NewDirectory_list_Params_List(s *capnp.Segment, sz int32) (Directory_list_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Directory_list_Params](l), err
+}
+
+// Directory_list_Params_Future is a wrapper for a Directory_list_Params promised by a client call.
+type Directory_list_Params_Future struct{ *capnp.Future }
+
+func (f Directory_list_Params_Future) Struct() (Directory_list_Params, error) {
+	p, err := f.Future.Ptr()
+	return Directory_list_Params(p.Struct()), err
+}
+
+type Directory_list_Results capnp.Struct
+
+// Directory_list_Results_TypeID is the unique identifier for the type Directory_list_Results.
+const Directory_list_Results_TypeID = 0xd921893b54ba5815
+
+func NewDirectory_list_Results(s *capnp.Segment) (Directory_list_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_list_Results(st), err
+}
+
+func NewRootDirectory_list_Results(s *capnp.Segment) (Directory_list_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_list_Results(st), err
+}
+
+func ReadRootDirectory_list_Results(msg *capnp.Message) (Directory_list_Results, error) {
+	root, err := msg.Root()
+	return Directory_list_Results(root.Struct()), err
+}
+
+func (s Directory_list_Results) String() string {
+	str, _ := text.Marshal(0xd921893b54ba5815, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_list_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_list_Results) DecodeFromPtr(p capnp.Ptr) Directory_list_Results {
+	return Directory_list_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_list_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_list_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_list_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_list_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_list_Results) Entries() (DirectoryEntry_List, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return DirectoryEntry_List(p.List()), err
+}
+
+func (s Directory_list_Results) HasEntries() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_list_Results) SetEntries(v DirectoryEntry_List) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewEntries sets the entries field to a newly
+// allocated DirectoryEntry_List, preferring placement in s's segment.
+func (s Directory_list_Results) NewEntries(n int32) (DirectoryEntry_List, error) {
+	l, err := NewDirectoryEntry_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return DirectoryEntry_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+
+// Directory_list_Results_List is a list of Directory_list_Results.
+type Directory_list_Results_List = capnp.StructList[Directory_list_Results]
+
+// NewDirectory_list_Results creates a new list of Directory_list_Results.
+func NewDirectory_list_Results_List(s *capnp.Segment, sz int32) (Directory_list_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_list_Results](l), err
+}
+
+// Directory_list_Results_Future is a wrapper for a Directory_list_Results promised by a client call.
+type Directory_list_Results_Future struct{ *capnp.Future }
+
+func (f Directory_list_Results_Future) Struct() (Directory_list_Results, error) {
+	p, err := f.Future.Ptr()
+	return Directory_list_Results(p.Struct()), err
+}
+
+type Directory_requestor_Params capnp.Struct
+
+// Directory_requestor_Params_TypeID is the unique identifier for the type Directory_requestor_Params.
+const Directory_requestor_Params_TypeID = 0xbec9717c97733786
+
+func NewDirectory_requestor_Params(s *capnp.Segment) (Directory_requestor_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_requestor_Params(st), err
+}
+
+func NewRootDirectory_requestor_Params(s *capnp.Segment) (Directory_requestor_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_requestor_Params(st), err
+}
+
+func ReadRootDirectory_requestor_Params(msg *capnp.Message) (Directory_requestor_Params, error) {
+	root, err := msg.Root()
+	return Directory_requestor_Params(root.Struct()), err
+}
+
+func (s Directory_requestor_Params) String() string {
+	str, _ := text.Marshal(0xbec9717c97733786, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_requestor_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_requestor_Params) DecodeFromPtr(p capnp.Ptr) Directory_requestor_Params {
+	return Directory_requestor_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_requestor_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_requestor_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_requestor_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_requestor_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_requestor_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Directory_requestor_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_requestor_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Directory_requestor_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Directory_requestor_Params_List is a list of Directory_requestor_Params.
+type Directory_requestor_Params_List = capnp.StructList[Directory_requestor_Params]
+
+// NewDirectory_requestor_Params creates a new list of Directory_requestor_Params.
+func NewDirectory_requestor_Params_List(s *capnp.Segment, sz int32) (Directory_requestor_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_requestor_Params](l), err
+}
+
+// Directory_requestor_Params_Future is a wrapper for a Directory_requestor_Params promised by a client call.
+type Directory_requestor_Params_Future struct{ *capnp.Future }
+
+func (f Directory_requestor_Params_Future) Struct() (Directory_requestor_Params, error) {
+	p, err := f.Future.Ptr()
+	return Directory_requestor_Params(p.Struct()), err
+}
+
+type Directory_requestor_Results capnp.Struct
+
+// Directory_requestor_Results_TypeID is the unique identifier for the type Directory_requestor_Results.
+const Directory_requestor_Results_TypeID = 0xa8a7c79eedfd513f
+
+func NewDirectory_requestor_Results(s *capnp.Segment) (Directory_requestor_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_requestor_Results(st), err
+}
+
+func NewRootDirectory_requestor_Results(s *capnp.Segment) (Directory_requestor_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_requestor_Results(st), err
+}
+
+func ReadRootDirectory_requestor_Results(msg *capnp.Message) (Directory_requestor_Results, error) {
+	root, err := msg.Root()
+	return Directory_requestor_Results(root.Struct()), err
+}
+
+func (s Directory_requestor_Results) String() string {
+	str, _ := text.Marshal(0xa8a7c79eedfd513f, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_requestor_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_requestor_Results) DecodeFromPtr(p capnp.Ptr) Directory_requestor_Results {
+	return Directory_requestor_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_requestor_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_requestor_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_requestor_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_requestor_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_requestor_Results) Requestor() Requestor {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return Requestor(p.Interface().Client())
+}
+
+func (s Directory_requestor_Results) HasRequestor() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_requestor_Results) SetRequestor(v Requestor) error {
+	if !v.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(capnp.Client(v)))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Directory_requestor_Results_List is a list of Directory_requestor_Results.
+type Directory_requestor_Results_List = capnp.StructList[Directory_requestor_Results]
+
+// NewDirectory_requestor_Results creates a new list of Directory_requestor_Results.
+func NewDirectory_requestor_Results_List(s *capnp.Segment, sz int32) (Directory_requestor_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_requestor_Results](l), err
+}
+
+// Directory_requestor_Results_Future is a wrapper for a Directory_requestor_Results promised by a client call.
+type Directory_requestor_Results_Future struct{ *capnp.Future }
+
+func (f Directory_requestor_Results_Future) Struct() (Directory_requestor_Results, error) {
+	p, err := f.Future.Ptr()
+	return Directory_requestor_Results(p.Struct()), err
+}
+func (p Directory_requestor_Results_Future) Requestor() Requestor {
+	return Requestor(p.Future.Field(0, nil).Client())
+}
+
+type Directory_verifier_Params capnp.Struct
+
+// Directory_verifier_Params_TypeID is the unique identifier for the type Directory_verifier_Params.
+const Directory_verifier_Params_TypeID = 0x8b11c082c9102379
+
+func NewDirectory_verifier_Params(s *capnp.Segment) (Directory_verifier_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_verifier_Params(st), err
+}
+
+func NewRootDirectory_verifier_Params(s *capnp.Segment) (Directory_verifier_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_verifier_Params(st), err
+}
+
+func ReadRootDirectory_verifier_Params(msg *capnp.Message) (Directory_verifier_Params, error) {
+	root, err := msg.Root()
+	return Directory_verifier_Params(root.Struct()), err
+}
+
+func (s Directory_verifier_Params) String() string {
+	str, _ := text.Marshal(0x8b11c082c9102379, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_verifier_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_verifier_Params) DecodeFromPtr(p capnp.Ptr) Directory_verifier_Params {
+	return Directory_verifier_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_verifier_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_verifier_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_verifier_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_verifier_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_verifier_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Directory_verifier_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_verifier_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Directory_verifier_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Directory_verifier_Params_List is a list of Directory_verifier_Params.
+type Directory_verifier_Params_List = capnp.StructList[Directory_verifier_Params]
+
+// NewDirectory_verifier_Params creates a new list of Directory_verifier_Params.
+func NewDirectory_verifier_Params_List(s *capnp.Segment, sz int32) (Directory_verifier_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_verifier_Params](l), err
+}
+
+// Directory_verifier_Params_Future is a wrapper for a Directory_verifier_Params promised by a client call.
+type Directory_verifier_Params_Future struct{ *capnp.Future }
+
+func (f Directory_verifier_Params_Future) Struct() (Directory_verifier_Params, error) {
+	p, err := f.Future.Ptr()
+	return Directory_verifier_Params(p.Struct()), err
+}
+
+type Directory_verifier_Results capnp.Struct
+
+// Directory_verifier_Results_TypeID is the unique identifier for the type Directory_verifier_Results.
+const Directory_verifier_Results_TypeID = 0xdd9d4e79feeab44a
+
+func NewDirectory_verifier_Results(s *capnp.Segment) (Directory_verifier_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_verifier_Results(st), err
+}
+
+func NewRootDirectory_verifier_Results(s *capnp.Segment) (Directory_verifier_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_verifier_Results(st), err
+}
+
+func ReadRootDirectory_verifier_Results(msg *capnp.Message) (Directory_verifier_Results, error) {
+	root, err := msg.Root()
+	return Directory_verifier_Results(root.Struct()), err
+}
+
+func (s Directory_verifier_Results) String() string {
+	str, _ := text.Marshal(0xdd9d4e79feeab44a, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_verifier_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_verifier_Results) DecodeFromPtr(p capnp.Ptr) Directory_verifier_Results {
+	return Directory_verifier_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_verifier_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_verifier_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_verifier_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_verifier_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_verifier_Results) Verifier() Verifier {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return Verifier(p.Interface().Client())
+}
+
+func (s Directory_verifier_Results) HasVerifier() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_verifier_Results) SetVerifier(v Verifier) error {
+	if !v.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(capnp.Client(v)))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Directory_verifier_Results_List is a list of Directory_verifier_Results.
+type Directory_verifier_Results_List = capnp.StructList[Directory_verifier_Results]
+
+// NewDirectory_verifier_Results creates a new list of Directory_verifier_Results.
+func NewDirectory_verifier_Results_List(s *capnp.Segment, sz int32) (Directory_verifier_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_verifier_Results](l), err
+}
+
+// Directory_verifier_Results_Future is a wrapper for a Directory_verifier_Results promised by a client call.
+type Directory_verifier_Results_Future struct{ *capnp.Future }
+
+func (f Directory_verifier_Results_Future) Struct() (Directory_verifier_Results, error) {
+	p, err := f.Future.Ptr()
+	return Directory_verifier_Results(p.Struct()), err
+}
+func (p Directory_verifier_Results_Future) Verifier() Verifier {
+	return Verifier(p.Future.Field(0, nil).Client())
+}
+
+type Directory_builder_Params capnp.Struct
+
+// Directory_builder_Params_TypeID is the unique identifier for the type Directory_builder_Params.
+const Directory_builder_Params_TypeID = 0xac3dd6dd9e76ed04
+
+func NewDirectory_builder_Params(s *capnp.Segment) (Directory_builder_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_builder_Params(st), err
+}
+
+func NewRootDirectory_builder_Params(s *capnp.Segment) (Directory_builder_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_builder_Params(st), err
+}
+
+func ReadRootDirectory_builder_Params(msg *capnp.Message) (Directory_builder_Params, error) {
+	root, err := msg.Root()
+	return Directory_builder_Params(root.Struct()), err
+}
+
+func (s Directory_builder_Params) String() string {
+	str, _ := text.Marshal(0xac3dd6dd9e76ed04, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_builder_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_builder_Params) DecodeFromPtr(p capnp.Ptr) Directory_builder_Params {
+	return Directory_builder_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_builder_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_builder_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_builder_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_builder_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_builder_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Directory_builder_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_builder_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Directory_builder_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Directory_builder_Params_List is a list of Directory_builder_Params.
+type Directory_builder_Params_List = capnp.StructList[Directory_builder_Params]
+
+// NewDirectory_builder_Params creates a new list of Directory_builder_Params.
+func NewDirectory_builder_Params_List(s *capnp.Segment, sz int32) (Directory_builder_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_builder_Params](l), err
+}
+
+// Directory_builder_Params_Future is a wrapper for a Directory_builder_Params promised by a client call.
+type Directory_builder_Params_Future struct{ *capnp.Future }
+
+func (f Directory_builder_Params_Future) Struct() (Directory_builder_Params, error) {
+	p, err := f.Future.Ptr()
+	return Directory_builder_Params(p.Struct()), err
+}
+
+type Directory_builder_Results capnp.Struct
+
+// Directory_builder_Results_TypeID is the unique identifier for the type Directory_builder_Results.
+const Directory_builder_Results_TypeID = 0xaa85a45839b3bdd6
+
+func NewDirectory_builder_Results(s *capnp.Segment) (Directory_builder_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_builder_Results(st), err
+}
+
+func NewRootDirectory_builder_Results(s *capnp.Segment) (Directory_builder_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_builder_Results(st), err
+}
+
+func ReadRootDirectory_builder_Results(msg *capnp.Message) (Directory_builder_Results, error) {
+	root, err := msg.Root()
+	return Directory_builder_Results(root.Struct()), err
+}
+
+func (s Directory_builder_Results) String() string {
+	str, _ := text.Marshal(0xaa85a45839b3bdd6, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_builder_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_builder_Results) DecodeFromPtr(p capnp.Ptr) Directory_builder_Results {
+	return Directory_builder_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_builder_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_builder_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_builder_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_builder_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_builder_Results) Builder() Builder {
+	p, _ := capnp.Struct(s).Ptr(0)
+	return Builder(p.Interface().Client())
+}
+
+func (s Directory_builder_Results) HasBuilder() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_builder_Results) SetBuilder(v Builder) error {
+	if !v.IsValid() {
+		return capnp.Struct(s).SetPtr(0, capnp.Ptr{})
+	}
+	seg := s.Segment()
+	in := capnp.NewInterface(seg, seg.Message().CapTable().Add(capnp.Client(v)))
+	return capnp.Struct(s).SetPtr(0, in.ToPtr())
+}
+
+// Directory_builder_Results_List is a list of Directory_builder_Results.
+type Directory_builder_Results_List = capnp.StructList[Directory_builder_Results]
+
+// NewDirectory_builder_Results creates a new list of Directory_builder_Results.
+func NewDirectory_builder_Results_List(s *capnp.Segment, sz int32) (Directory_builder_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_builder_Results](l), err
+}
+
+// Directory_builder_Results_Future is a wrapper for a Directory_builder_Results promised by a client call.
+type Directory_builder_Results_Future struct{ *capnp.Future }
+
+func (f Directory_builder_Results_Future) Struct() (Directory_builder_Results, error) {
+	p, err := f.Future.Ptr()
+	return Directory_builder_Results(p.Struct()), err
+}
+func (p Directory_builder_Results_Future) Builder() Builder {
+	return Builder(p.Future.Field(0, nil).Client())
+}
+
+type Directory_access_Params capnp.Struct
+
+// Directory_access_Params_TypeID is the unique identifier for the type Directory_access_Params.
+const Directory_access_Params_TypeID = 0xb18bbf195fa90d1c
+
+func NewDirectory_access_Params(s *capnp.Segment) (Directory_access_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_access_Params(st), err
+}
+
+func NewRootDirectory_access_Params(s *capnp.Segment) (Directory_access_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_access_Params(st), err
+}
+
+func ReadRootDirectory_access_Params(msg *capnp.Message) (Directory_access_Params, error) {
+	root, err := msg.Root()
+	return Directory_access_Params(root.Struct()), err
+}
+
+func (s Directory_access_Params) String() string {
+	str, _ := text.Marshal(0xb18bbf195fa90d1c, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_access_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_access_Params) DecodeFromPtr(p capnp.Ptr) Directory_access_Params {
+	return Directory_access_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_access_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_access_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_access_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_access_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_access_Params) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Directory_access_Params) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_access_Params) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Directory_access_Params) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Directory_access_Params_List is a list of Directory_access_Params.
+type Directory_access_Params_List = capnp.StructList[Directory_access_Params]
+
+// NewDirectory_access_Params creates a new list of Directory_access_Params.
+func NewDirectory_access_Params_List(s *capnp.Segment, sz int32) (Directory_access_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_access_Params](l), err
+}
+
+// Directory_access_Params_Future is a wrapper for a Directory_access_Params promised by a client call.
+type Directory_access_Params_Future struct{ *capnp.Future }
+
+func (f Directory_access_Params_Future) Struct() (Directory_access_Params, error) {
+	p, err := f.Future.Ptr()
+	return Directory_access_Params(p.Struct()), err
+}
+
+type Directory_access_Results capnp.Struct
+
+// Directory_access_Results_TypeID is the unique identifier for the type Directory_access_Results.
+const Directory_access_Results_TypeID = 0xa7346e20b4637c2a
+
+func NewDirectory_access_Results(s *capnp.Segment) (Directory_access_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Directory_access_Results(st), err
+}
+
+func NewRootDirectory_access_Results(s *capnp.Segment) (Directory_access_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Directory_access_Results(st), err
+}
+
+func ReadRootDirectory_access_Results(msg *capnp.Message) (Directory_access_Results, error) {
+	root, err := msg.Root()
+	return Directory_access_Results(root.Struct()), err
+}
+
+func (s Directory_access_Results) String() string {
+	str, _ := text.Marshal(0xa7346e20b4637c2a, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_access_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_access_Results) DecodeFromPtr(p capnp.Ptr) Directory_access_Results {
+	return Directory_access_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_access_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_access_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_access_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_access_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_access_Results) Granted() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s Directory_access_Results) SetGranted(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s Directory_access_Results) Rights() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Directory_access_Results) HasRights() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_access_Results) RightsBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Directory_access_Results) SetRights(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Directory_access_Results_List is a list of Directory_access_Results.
+type Directory_access_Results_List = capnp.StructList[Directory_access_Results]
+
+// NewDirectory_access_Results creates a new list of Directory_access_Results.
+func NewDirectory_access_Results_List(s *capnp.Segment, sz int32) (Directory_access_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_access_Results](l), err
+}
+
+// Directory_access_Results_Future is a wrapper for a Directory_access_Results promised by a client call.
+type Directory_access_Results_Future struct{ *capnp.Future }
+
+func (f Directory_access_Results_Future) Struct() (Directory_access_Results, error) {
+	p, err := f.Future.Ptr()
+	return Directory_access_Results(p.Struct()), err
+}
+
+type Directory_token_Params capnp.Struct
+
+// Directory_token_Params_TypeID is the unique identifier for the type Directory_token_Params.
+const Directory_token_Params_TypeID = 0xc18053f25486237d
+
+func NewDirectory_token_Params(s *capnp.Segment) (Directory_token_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Directory_token_Params(st), err
+}
+
+func NewRootDirectory_token_Params(s *capnp.Segment) (Directory_token_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Directory_token_Params(st), err
+}
+
+func ReadRootDirectory_token_Params(msg *capnp.Message) (Directory_token_Params, error) {
+	root, err := msg.Root()
+	return Directory_token_Params(root.Struct()), err
+}
+
+func (s Directory_token_Params) String() string {
+	str, _ := text.Marshal(0xc18053f25486237d, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_token_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_token_Params) DecodeFromPtr(p capnp.Ptr) Directory_token_Params {
+	return Directory_token_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_token_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_token_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_token_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_token_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Directory_token_Params_List is a list of Directory_token_Params.
+type Directory_token_Params_List = capnp.StructList[Directory_token_Params]
+
+// NewDirectory_token_Params creates a new list of Directory_token_Params.
+func NewDirectory_token_Params_List(s *capnp.Segment, sz int32) (Directory_token_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Directory_token_Params](l), err
+}
+
+// Directory_token_Params_Future is a wrapper for a Directory_token_Params promised by a client call.
+type Directory_token_Params_Future struct{ *capnp.Future }
+
+func (f Directory_token_Params_Future) Struct() (Directory_token_Params, error) {
+	p, err := f.Future.Ptr()
+	return Directory_token_Params(p.Struct()), err
+}
+
+type Directory_token_Results capnp.Struct
+
+// Directory_token_Results_TypeID is the unique identifier for the type Directory_token_Results.
+const Directory_token_Results_TypeID = 0xdcfbf4bd6d0c1d8f
+
+func NewDirectory_token_Results(s *capnp.Segment) (Directory_token_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_token_Results(st), err
+}
+
+func NewRootDirectory_token_Results(s *capnp.Segment) (Directory_token_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1})
+	return Directory_token_Results(st), err
+}
+
+func ReadRootDirectory_token_Results(msg *capnp.Message) (Directory_token_Results, error) {
+	root, err := msg.Root()
+	return Directory_token_Results(root.Struct()), err
+}
+
+func (s Directory_token_Results) String() string {
+	str, _ := text.Marshal(0xdcfbf4bd6d0c1d8f, capnp.Struct(s))
+	return str
+}
+
+func (s Directory_token_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Directory_token_Results) DecodeFromPtr(p capnp.Ptr) Directory_token_Results {
+	return Directory_token_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Directory_token_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Directory_token_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Directory_token_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Directory_token_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Directory_token_Results) Token() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Directory_token_Results) HasToken() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Directory_token_Results) TokenBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Directory_token_Results) SetToken(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+// Directory_token_Results_List is a list of Directory_token_Results.
+type Directory_token_Results_List = capnp.StructList[Directory_token_Results]
+
+// NewDirectory_token_Results creates a new list of Directory_token_Results.
+func NewDirectory_token_Results_List(s *capnp.Segment, sz int32) (Directory_token_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 1}, sz)
+	return capnp.StructList[Directory_token_Results](l), err
+}
+
+// Directory_token_Results_Future is a wrapper for a Directory_token_Results promised by a client call.
+type Directory_token_Results_Future struct{ *capnp.Future }
+
+func (f Directory_token_Results_Future) Struct() (Directory_token_Results, error) {
+	p, err := f.Future.Ptr()
+	return Directory_token_Results(p.Struct()), err
+}
+
+type DirectoryEntry capnp.Struct
+
+// DirectoryEntry_TypeID is the unique identifier for the type DirectoryEntry.
+const DirectoryEntry_TypeID = 0xb10282fd8231dd1c
+
+func NewDirectoryEntry(s *capnp.Segment) (DirectoryEntry, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return DirectoryEntry(st), err
+}
+
+func NewRootDirectoryEntry(s *capnp.Segment) (DirectoryEntry, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return DirectoryEntry(st), err
+}
+
+func ReadRootDirectoryEntry(msg *capnp.Message) (DirectoryEntry, error) {
+	root, err := msg.Root()
+	return DirectoryEntry(root.Struct()), err
+}
+
+func (s DirectoryEntry) String() string {
+	str, _ := text.Marshal(0xb10282fd8231dd1c, capnp.Struct(s))
+	return str
+}
+
+func (s DirectoryEntry) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (DirectoryEntry) DecodeFromPtr(p capnp.Ptr) DirectoryEntry {
+	return DirectoryEntry(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s DirectoryEntry) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s DirectoryEntry) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s DirectoryEntry) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s DirectoryEntry) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s DirectoryEntry) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s DirectoryEntry) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s DirectoryEntry) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s DirectoryEntry) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s DirectoryEntry) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s DirectoryEntry) HasKind() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s DirectoryEntry) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s DirectoryEntry) SetKind(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s DirectoryEntry) Granted() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s DirectoryEntry) SetGranted(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s DirectoryEntry) Rights() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s DirectoryEntry) HasRights() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s DirectoryEntry) RightsBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s DirectoryEntry) SetRights(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s DirectoryEntry) Sealed() bool {
+	return capnp.Struct(s).Bit(32)
+}
+
+func (s DirectoryEntry) SetSealed(v bool) {
+	capnp.Struct(s).SetBit(32, v)
+}
+
+// DirectoryEntry_List is a list of DirectoryEntry.
+type DirectoryEntry_List = capnp.StructList[DirectoryEntry]
+
+// NewDirectoryEntry creates a new list of DirectoryEntry.
+func NewDirectoryEntry_List(s *capnp.Segment, sz int32) (DirectoryEntry_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3}, sz)
+	return capnp.StructList[DirectoryEntry](l), err
+}
+
+// DirectoryEntry_Future is a wrapper for a DirectoryEntry promised by a client call.
+type DirectoryEntry_Future struct{ *capnp.Future }
+
+func (f DirectoryEntry_Future) Struct() (DirectoryEntry, error) {
+	p, err := f.Future.Ptr()
+	return DirectoryEntry(p.Struct()), err
+}
+
+type Acl capnp.Struct
+
+// Acl_TypeID is the unique identifier for the type Acl.
+const Acl_TypeID = 0xd032044129d82bfe
+
+func NewAcl(s *capnp.Segment) (Acl, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	return Acl(st), err
+}
+
+func NewRootAcl(s *capnp.Segment) (Acl, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	return Acl(st), err
+}
+
+func ReadRootAcl(msg *capnp.Message) (Acl, error) {
+	root, err := msg.Root()
+	return Acl(root.Struct()), err
+}
+
+func (s Acl) String() string {
+	str, _ := text.Marshal(0xd032044129d82bfe, capnp.Struct(s))
+	return str
+}
+
+func (s Acl) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Acl) DecodeFromPtr(p capnp.Ptr) Acl {
+	return Acl(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Acl) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Acl) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Acl) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Acl) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Acl) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Acl) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Acl) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Acl) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Acl) Sddl() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s Acl) HasSddl() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Acl) SddlBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s Acl) SetSddl(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s Acl) Owner() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s Acl) HasOwner() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Acl) OwnerBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s Acl) SetOwner(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s Acl) Granted() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s Acl) SetGranted(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s Acl) Rights() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s Acl) HasRights() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s Acl) RightsBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s Acl) SetRights(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s Acl) Entries() (AclEntry_List, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return AclEntry_List(p.List()), err
+}
+
+func (s Acl) HasEntries() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s Acl) SetEntries(v AclEntry_List) error {
+	return capnp.Struct(s).SetPtr(4, v.ToPtr())
+}
+
+// NewEntries sets the entries field to a newly
+// allocated AclEntry_List, preferring placement in s's segment.
+func (s Acl) NewEntries(n int32) (AclEntry_List, error) {
+	l, err := NewAclEntry_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return AclEntry_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(4, l.ToPtr())
+	return l, err
+}
+
+// Acl_List is a list of Acl.
+type Acl_List = capnp.StructList[Acl]
+
+// NewAcl creates a new list of Acl.
+func NewAcl_List(s *capnp.Segment, sz int32) (Acl_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5}, sz)
+	return capnp.StructList[Acl](l), err
+}
+
+// Acl_Future is a wrapper for a Acl promised by a client call.
+type Acl_Future struct{ *capnp.Future }
+
+func (f Acl_Future) Struct() (Acl, error) {
+	p, err := f.Future.Ptr()
+	return Acl(p.Struct()), err
+}
+
+type AclEntry capnp.Struct
+
+// AclEntry_TypeID is the unique identifier for the type AclEntry.
+const AclEntry_TypeID = 0xb6fb7306fbf515df
+
+func NewAclEntry(s *capnp.Segment) (AclEntry, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	return AclEntry(st), err
+}
+
+func NewRootAclEntry(s *capnp.Segment) (AclEntry, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	return AclEntry(st), err
+}
+
+func ReadRootAclEntry(msg *capnp.Message) (AclEntry, error) {
+	root, err := msg.Root()
+	return AclEntry(root.Struct()), err
+}
+
+func (s AclEntry) String() string {
+	str, _ := text.Marshal(0xb6fb7306fbf515df, capnp.Struct(s))
+	return str
+}
+
+func (s AclEntry) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (AclEntry) DecodeFromPtr(p capnp.Ptr) AclEntry {
+	return AclEntry(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s AclEntry) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s AclEntry) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s AclEntry) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s AclEntry) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s AclEntry) Type() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s AclEntry) HasType() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s AclEntry) TypeBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s AclEntry) SetType(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s AclEntry) Sid() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s AclEntry) HasSid() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s AclEntry) SidBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s AclEntry) SetSid(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s AclEntry) Trustee() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s AclEntry) HasTrustee() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s AclEntry) TrusteeBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s AclEntry) SetTrustee(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s AclEntry) Mask() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s AclEntry) SetMask(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s AclEntry) Rights() (string, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.Text(), err
+}
+
+func (s AclEntry) HasRights() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s AclEntry) RightsBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return p.TextBytes(), err
+}
+
+func (s AclEntry) SetRights(v string) error {
+	return capnp.Struct(s).SetText(3, v)
+}
+
+func (s AclEntry) InheritOnly() bool {
+	return capnp.Struct(s).Bit(32)
+}
+
+func (s AclEntry) SetInheritOnly(v bool) {
+	capnp.Struct(s).SetBit(32, v)
+}
+
+func (s AclEntry) Condition() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s AclEntry) HasCondition() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s AclEntry) ConditionBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s AclEntry) SetCondition(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+// AclEntry_List is a list of AclEntry.
+type AclEntry_List = capnp.StructList[AclEntry]
+
+// NewAclEntry creates a new list of AclEntry.
+func NewAclEntry_List(s *capnp.Segment, sz int32) (AclEntry_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5}, sz)
+	return capnp.StructList[AclEntry](l), err
+}
+
+// AclEntry_Future is a wrapper for a AclEntry promised by a client call.
+type AclEntry_Future struct{ *capnp.Future }
+
+func (f AclEntry_Future) Struct() (AclEntry, error) {
+	p, err := f.Future.Ptr()
+	return AclEntry(p.Struct()), err
+}
+
 type LedgerQuery capnp.Struct
 
 // LedgerQuery_TypeID is the unique identifier for the type LedgerQuery.
@@ -7046,12 +9574,12 @@ type Principal capnp.Struct
 const Principal_TypeID = 0xaa843c089eef793c
 
 func NewPrincipal(s *capnp.Segment) (Principal, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 4})
 	return Principal(st), err
 }
 
 func NewRootPrincipal(s *capnp.Segment) (Principal, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 16, PointerCount: 4})
 	return Principal(st), err
 }
 
@@ -7129,12 +9657,72 @@ func (s Principal) SetName(v string) error {
 	return capnp.Struct(s).SetText(0, v)
 }
 
+func (s Principal) Token() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s Principal) HasToken() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Principal) TokenBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s Principal) SetToken(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s Principal) User() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s Principal) HasUser() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Principal) UserBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s Principal) SetUser(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s Principal) Groups() (capnp.TextList, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return capnp.TextList(p.List()), err
+}
+
+func (s Principal) HasGroups() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s Principal) SetGroups(v capnp.TextList) error {
+	return capnp.Struct(s).SetPtr(3, v.ToPtr())
+}
+
+// NewGroups sets the groups field to a newly
+// allocated capnp.TextList, preferring placement in s's segment.
+func (s Principal) NewGroups(n int32) (capnp.TextList, error) {
+	l, err := capnp.NewTextList(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return capnp.TextList{}, err
+	}
+	err = capnp.Struct(s).SetPtr(3, l.ToPtr())
+	return l, err
+}
+
 // Principal_List is a list of Principal.
 type Principal_List = capnp.StructList[Principal]
 
 // NewPrincipal creates a new list of Principal.
 func NewPrincipal_List(s *capnp.Segment, sz int32) (Principal_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 1}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 16, PointerCount: 4}, sz)
 	return capnp.StructList[Principal](l), err
 }
 
@@ -7335,12 +9923,12 @@ type FactoryInfo capnp.Struct
 const FactoryInfo_TypeID = 0x9b9a9655ff6b6b8c
 
 func NewFactoryInfo(s *capnp.Segment) (FactoryInfo, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 32, PointerCount: 7})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 9})
 	return FactoryInfo(st), err
 }
 
 func NewRootFactoryInfo(s *capnp.Segment) (FactoryInfo, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 32, PointerCount: 7})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 40, PointerCount: 9})
 	return FactoryInfo(st), err
 }
 
@@ -7560,13 +10148,69 @@ func (s FactoryInfo) NewCharges(n int32) (ChargeKind_List, error) {
 	err = capnp.Struct(s).SetPtr(6, l.ToPtr())
 	return l, err
 }
+func (s FactoryInfo) Capabilities() (capnp.TextList, error) {
+	p, err := capnp.Struct(s).Ptr(7)
+	return capnp.TextList(p.List()), err
+}
+
+func (s FactoryInfo) HasCapabilities() bool {
+	return capnp.Struct(s).HasPtr(7)
+}
+
+func (s FactoryInfo) SetCapabilities(v capnp.TextList) error {
+	return capnp.Struct(s).SetPtr(7, v.ToPtr())
+}
+
+// NewCapabilities sets the capabilities field to a newly
+// allocated capnp.TextList, preferring placement in s's segment.
+func (s FactoryInfo) NewCapabilities(n int32) (capnp.TextList, error) {
+	l, err := capnp.NewTextList(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return capnp.TextList{}, err
+	}
+	err = capnp.Struct(s).SetPtr(7, l.ToPtr())
+	return l, err
+}
+func (s FactoryInfo) Strict() bool {
+	return capnp.Struct(s).Bit(2)
+}
+
+func (s FactoryInfo) SetStrict(v bool) {
+	capnp.Struct(s).SetBit(2, v)
+}
+
+func (s FactoryInfo) Rights() uint32 {
+	return capnp.Struct(s).Uint32(32)
+}
+
+func (s FactoryInfo) SetRights(v uint32) {
+	capnp.Struct(s).SetUint32(32, v)
+}
+
+func (s FactoryInfo) RightsText() (string, error) {
+	p, err := capnp.Struct(s).Ptr(8)
+	return p.Text(), err
+}
+
+func (s FactoryInfo) HasRightsText() bool {
+	return capnp.Struct(s).HasPtr(8)
+}
+
+func (s FactoryInfo) RightsTextBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(8)
+	return p.TextBytes(), err
+}
+
+func (s FactoryInfo) SetRightsText(v string) error {
+	return capnp.Struct(s).SetText(8, v)
+}
 
 // FactoryInfo_List is a list of FactoryInfo.
 type FactoryInfo_List = capnp.StructList[FactoryInfo]
 
 // NewFactoryInfo creates a new list of FactoryInfo.
 func NewFactoryInfo_List(s *capnp.Segment, sz int32) (FactoryInfo_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 32, PointerCount: 7}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 40, PointerCount: 9}, sz)
 	return capnp.StructList[FactoryInfo](l), err
 }
 
@@ -7863,6 +10507,26 @@ func (c Builder) DeclareCharges(ctx context.Context, params func(Builder_declare
 
 }
 
+func (c Builder) DeclareCapabilities(ctx context.Context, params func(Builder_declareCapabilities_Params) error) (Builder_declareCapabilities_Results_Future, capnp.ReleaseFunc) {
+
+	s := capnp.Send{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      14,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "declareCapabilities",
+		},
+	}
+	if params != nil {
+		s.ArgsSize = capnp.ObjectSize{DataSize: 8, PointerCount: 1}
+		s.PlaceArgs = func(s capnp.Struct) error { return params(Builder_declareCapabilities_Params(s)) }
+	}
+
+	ans, release := capnp.Client(c).SendCall(ctx, s)
+	return Builder_declareCapabilities_Results_Future{Future: ans.Future()}, release
+
+}
+
 func (c Builder) WaitStreaming() error {
 	return capnp.Client(c).WaitStreaming()
 }
@@ -7963,6 +10627,8 @@ type Builder_Server interface {
 	AllowSyscalls(context.Context, Builder_allowSyscalls) error
 
 	DeclareCharges(context.Context, Builder_declareCharges) error
+
+	DeclareCapabilities(context.Context, Builder_declareCapabilities) error
 }
 
 // Builder_NewServer creates a new Server from an implementation of Builder_Server.
@@ -7981,7 +10647,7 @@ func Builder_ServerToClient(s Builder_Server) Builder {
 // This can be used to create a more complicated Server.
 func Builder_Methods(methods []server.Method, s Builder_Server) []server.Method {
 	if cap(methods) == 0 {
-		methods = make([]server.Method, 0, 14)
+		methods = make([]server.Method, 0, 15)
 	}
 
 	methods = append(methods, server.Method{
@@ -8149,6 +10815,18 @@ func Builder_Methods(methods []server.Method, s Builder_Server) []server.Method 
 		},
 		Impl: func(ctx context.Context, call *server.Call) error {
 			return s.DeclareCharges(ctx, Builder_declareCharges{call})
+		},
+	})
+
+	methods = append(methods, server.Method{
+		Method: capnp.Method{
+			InterfaceID:   0xea2cbcd6d5502c3d,
+			MethodID:      14,
+			InterfaceName: "factory.capnp:Builder",
+			MethodName:    "declareCapabilities",
+		},
+		Impl: func(ctx context.Context, call *server.Call) error {
+			return s.DeclareCapabilities(ctx, Builder_declareCapabilities{call})
 		},
 	})
 
@@ -8391,6 +11069,23 @@ func (c Builder_declareCharges) Args() Builder_declareCharges_Params {
 func (c Builder_declareCharges) AllocResults() (Builder_declareCharges_Results, error) {
 	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
 	return Builder_declareCharges_Results(r), err
+}
+
+// Builder_declareCapabilities holds the state for a server call to Builder.declareCapabilities.
+// See server.Call for documentation.
+type Builder_declareCapabilities struct {
+	*server.Call
+}
+
+// Args returns the call's arguments.
+func (c Builder_declareCapabilities) Args() Builder_declareCapabilities_Params {
+	return Builder_declareCapabilities_Params(c.Call.Args())
+}
+
+// AllocResults allocates the results struct.
+func (c Builder_declareCapabilities) AllocResults() (Builder_declareCapabilities_Results, error) {
+	r, err := c.Call.AllocResults(capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_declareCapabilities_Results(r), err
 }
 
 // Builder_List is a list of Builder.
@@ -10634,6 +13329,166 @@ type Builder_declareCharges_Results_Future struct{ *capnp.Future }
 func (f Builder_declareCharges_Results_Future) Struct() (Builder_declareCharges_Results, error) {
 	p, err := f.Future.Ptr()
 	return Builder_declareCharges_Results(p.Struct()), err
+}
+
+type Builder_declareCapabilities_Params capnp.Struct
+
+// Builder_declareCapabilities_Params_TypeID is the unique identifier for the type Builder_declareCapabilities_Params.
+const Builder_declareCapabilities_Params_TypeID = 0xdc9f15941b9e6283
+
+func NewBuilder_declareCapabilities_Params(s *capnp.Segment) (Builder_declareCapabilities_Params, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Builder_declareCapabilities_Params(st), err
+}
+
+func NewRootBuilder_declareCapabilities_Params(s *capnp.Segment) (Builder_declareCapabilities_Params, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1})
+	return Builder_declareCapabilities_Params(st), err
+}
+
+func ReadRootBuilder_declareCapabilities_Params(msg *capnp.Message) (Builder_declareCapabilities_Params, error) {
+	root, err := msg.Root()
+	return Builder_declareCapabilities_Params(root.Struct()), err
+}
+
+func (s Builder_declareCapabilities_Params) String() string {
+	str, _ := text.Marshal(0xdc9f15941b9e6283, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_declareCapabilities_Params) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_declareCapabilities_Params) DecodeFromPtr(p capnp.Ptr) Builder_declareCapabilities_Params {
+	return Builder_declareCapabilities_Params(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_declareCapabilities_Params) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_declareCapabilities_Params) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_declareCapabilities_Params) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_declareCapabilities_Params) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Builder_declareCapabilities_Params) Names() (capnp.TextList, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return capnp.TextList(p.List()), err
+}
+
+func (s Builder_declareCapabilities_Params) HasNames() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Builder_declareCapabilities_Params) SetNames(v capnp.TextList) error {
+	return capnp.Struct(s).SetPtr(0, v.ToPtr())
+}
+
+// NewNames sets the names field to a newly
+// allocated capnp.TextList, preferring placement in s's segment.
+func (s Builder_declareCapabilities_Params) NewNames(n int32) (capnp.TextList, error) {
+	l, err := capnp.NewTextList(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return capnp.TextList{}, err
+	}
+	err = capnp.Struct(s).SetPtr(0, l.ToPtr())
+	return l, err
+}
+func (s Builder_declareCapabilities_Params) Strict() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s Builder_declareCapabilities_Params) SetStrict(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+// Builder_declareCapabilities_Params_List is a list of Builder_declareCapabilities_Params.
+type Builder_declareCapabilities_Params_List = capnp.StructList[Builder_declareCapabilities_Params]
+
+// NewBuilder_declareCapabilities_Params creates a new list of Builder_declareCapabilities_Params.
+func NewBuilder_declareCapabilities_Params_List(s *capnp.Segment, sz int32) (Builder_declareCapabilities_Params_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 1}, sz)
+	return capnp.StructList[Builder_declareCapabilities_Params](l), err
+}
+
+// Builder_declareCapabilities_Params_Future is a wrapper for a Builder_declareCapabilities_Params promised by a client call.
+type Builder_declareCapabilities_Params_Future struct{ *capnp.Future }
+
+func (f Builder_declareCapabilities_Params_Future) Struct() (Builder_declareCapabilities_Params, error) {
+	p, err := f.Future.Ptr()
+	return Builder_declareCapabilities_Params(p.Struct()), err
+}
+
+type Builder_declareCapabilities_Results capnp.Struct
+
+// Builder_declareCapabilities_Results_TypeID is the unique identifier for the type Builder_declareCapabilities_Results.
+const Builder_declareCapabilities_Results_TypeID = 0xfd0578c1981542a7
+
+func NewBuilder_declareCapabilities_Results(s *capnp.Segment) (Builder_declareCapabilities_Results, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_declareCapabilities_Results(st), err
+}
+
+func NewRootBuilder_declareCapabilities_Results(s *capnp.Segment) (Builder_declareCapabilities_Results, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0})
+	return Builder_declareCapabilities_Results(st), err
+}
+
+func ReadRootBuilder_declareCapabilities_Results(msg *capnp.Message) (Builder_declareCapabilities_Results, error) {
+	root, err := msg.Root()
+	return Builder_declareCapabilities_Results(root.Struct()), err
+}
+
+func (s Builder_declareCapabilities_Results) String() string {
+	str, _ := text.Marshal(0xfd0578c1981542a7, capnp.Struct(s))
+	return str
+}
+
+func (s Builder_declareCapabilities_Results) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Builder_declareCapabilities_Results) DecodeFromPtr(p capnp.Ptr) Builder_declareCapabilities_Results {
+	return Builder_declareCapabilities_Results(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Builder_declareCapabilities_Results) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Builder_declareCapabilities_Results) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Builder_declareCapabilities_Results) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Builder_declareCapabilities_Results) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+
+// Builder_declareCapabilities_Results_List is a list of Builder_declareCapabilities_Results.
+type Builder_declareCapabilities_Results_List = capnp.StructList[Builder_declareCapabilities_Results]
+
+// NewBuilder_declareCapabilities_Results creates a new list of Builder_declareCapabilities_Results.
+func NewBuilder_declareCapabilities_Results_List(s *capnp.Segment, sz int32) (Builder_declareCapabilities_Results_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 0, PointerCount: 0}, sz)
+	return capnp.StructList[Builder_declareCapabilities_Results](l), err
+}
+
+// Builder_declareCapabilities_Results_Future is a wrapper for a Builder_declareCapabilities_Results promised by a client call.
+type Builder_declareCapabilities_Results_Future struct{ *capnp.Future }
+
+func (f Builder_declareCapabilities_Results_Future) Struct() (Builder_declareCapabilities_Results, error) {
+	p, err := f.Future.Ptr()
+	return Builder_declareCapabilities_Results(p.Struct()), err
 }
 
 type ChargeKind capnp.Struct
@@ -13351,12 +16206,12 @@ type AuditFactory capnp.Struct
 const AuditFactory_TypeID = 0xe10dd6245733351a
 
 func NewAuditFactory(s *capnp.Segment) (AuditFactory, error) {
-	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 6})
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 7})
 	return AuditFactory(st), err
 }
 
 func NewRootAuditFactory(s *capnp.Segment) (AuditFactory, error) {
-	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 6})
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 7})
 	return AuditFactory(st), err
 }
 
@@ -13526,13 +16381,36 @@ func (s AuditFactory) NewCharges(n int32) (ChargeKind_List, error) {
 	err = capnp.Struct(s).SetPtr(5, l.ToPtr())
 	return l, err
 }
+func (s AuditFactory) Confinement() (Confinement, error) {
+	p, err := capnp.Struct(s).Ptr(6)
+	return Confinement(p.Struct()), err
+}
+
+func (s AuditFactory) HasConfinement() bool {
+	return capnp.Struct(s).HasPtr(6)
+}
+
+func (s AuditFactory) SetConfinement(v Confinement) error {
+	return capnp.Struct(s).SetPtr(6, capnp.Struct(v).ToPtr())
+}
+
+// NewConfinement sets the confinement field to a newly
+// allocated Confinement struct, preferring placement in s's segment.
+func (s AuditFactory) NewConfinement() (Confinement, error) {
+	ss, err := NewConfinement(capnp.Struct(s).Segment())
+	if err != nil {
+		return Confinement{}, err
+	}
+	err = capnp.Struct(s).SetPtr(6, capnp.Struct(ss).ToPtr())
+	return ss, err
+}
 
 // AuditFactory_List is a list of AuditFactory.
 type AuditFactory_List = capnp.StructList[AuditFactory]
 
 // NewAuditFactory creates a new list of AuditFactory.
 func NewAuditFactory_List(s *capnp.Segment, sz int32) (AuditFactory_List, error) {
-	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 6}, sz)
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 7}, sz)
 	return capnp.StructList[AuditFactory](l), err
 }
 
@@ -13542,6 +16420,462 @@ type AuditFactory_Future struct{ *capnp.Future }
 func (f AuditFactory_Future) Struct() (AuditFactory, error) {
 	p, err := f.Future.Ptr()
 	return AuditFactory(p.Struct()), err
+}
+func (p AuditFactory_Future) Confinement() Confinement_Future {
+	return Confinement_Future{Future: p.Future.Field(6, nil)}
+}
+
+type Confinement capnp.Struct
+
+// Confinement_TypeID is the unique identifier for the type Confinement.
+const Confinement_TypeID = 0xaacf05d21829f816
+
+func NewConfinement(s *capnp.Segment) (Confinement, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return Confinement(st), err
+}
+
+func NewRootConfinement(s *capnp.Segment) (Confinement, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return Confinement(st), err
+}
+
+func ReadRootConfinement(msg *capnp.Message) (Confinement, error) {
+	root, err := msg.Root()
+	return Confinement(root.Struct()), err
+}
+
+func (s Confinement) String() string {
+	str, _ := text.Marshal(0xaacf05d21829f816, capnp.Struct(s))
+	return str
+}
+
+func (s Confinement) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (Confinement) DecodeFromPtr(p capnp.Ptr) Confinement {
+	return Confinement(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s Confinement) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s Confinement) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s Confinement) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s Confinement) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s Confinement) Sid() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s Confinement) HasSid() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s Confinement) SidBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s Confinement) SetSid(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s Confinement) Strict() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s Confinement) SetStrict(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+func (s Confinement) Capabilities() (DeclaredCapability_List, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return DeclaredCapability_List(p.List()), err
+}
+
+func (s Confinement) HasCapabilities() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s Confinement) SetCapabilities(v DeclaredCapability_List) error {
+	return capnp.Struct(s).SetPtr(1, v.ToPtr())
+}
+
+// NewCapabilities sets the capabilities field to a newly
+// allocated DeclaredCapability_List, preferring placement in s's segment.
+func (s Confinement) NewCapabilities(n int32) (DeclaredCapability_List, error) {
+	l, err := NewDeclaredCapability_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return DeclaredCapability_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(1, l.ToPtr())
+	return l, err
+}
+func (s Confinement) Reach() (ReachedObject_List, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return ReachedObject_List(p.List()), err
+}
+
+func (s Confinement) HasReach() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s Confinement) SetReach(v ReachedObject_List) error {
+	return capnp.Struct(s).SetPtr(2, v.ToPtr())
+}
+
+// NewReach sets the reach field to a newly
+// allocated ReachedObject_List, preferring placement in s's segment.
+func (s Confinement) NewReach(n int32) (ReachedObject_List, error) {
+	l, err := NewReachedObject_List(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return ReachedObject_List{}, err
+	}
+	err = capnp.Struct(s).SetPtr(2, l.ToPtr())
+	return l, err
+}
+func (s Confinement) Mutable() bool {
+	return capnp.Struct(s).Bit(1)
+}
+
+func (s Confinement) SetMutable(v bool) {
+	capnp.Struct(s).SetBit(1, v)
+}
+
+func (s Confinement) MutableAtSeal() bool {
+	return capnp.Struct(s).Bit(2)
+}
+
+func (s Confinement) SetMutableAtSeal(v bool) {
+	capnp.Struct(s).SetBit(2, v)
+}
+
+// Confinement_List is a list of Confinement.
+type Confinement_List = capnp.StructList[Confinement]
+
+// NewConfinement creates a new list of Confinement.
+func NewConfinement_List(s *capnp.Segment, sz int32) (Confinement_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3}, sz)
+	return capnp.StructList[Confinement](l), err
+}
+
+// Confinement_Future is a wrapper for a Confinement promised by a client call.
+type Confinement_Future struct{ *capnp.Future }
+
+func (f Confinement_Future) Struct() (Confinement, error) {
+	p, err := f.Future.Ptr()
+	return Confinement(p.Struct()), err
+}
+
+type DeclaredCapability capnp.Struct
+
+// DeclaredCapability_TypeID is the unique identifier for the type DeclaredCapability.
+const DeclaredCapability_TypeID = 0xa50f00d66b557609
+
+func NewDeclaredCapability(s *capnp.Segment) (DeclaredCapability, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return DeclaredCapability(st), err
+}
+
+func NewRootDeclaredCapability(s *capnp.Segment) (DeclaredCapability, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3})
+	return DeclaredCapability(st), err
+}
+
+func ReadRootDeclaredCapability(msg *capnp.Message) (DeclaredCapability, error) {
+	root, err := msg.Root()
+	return DeclaredCapability(root.Struct()), err
+}
+
+func (s DeclaredCapability) String() string {
+	str, _ := text.Marshal(0xa50f00d66b557609, capnp.Struct(s))
+	return str
+}
+
+func (s DeclaredCapability) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (DeclaredCapability) DecodeFromPtr(p capnp.Ptr) DeclaredCapability {
+	return DeclaredCapability(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s DeclaredCapability) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s DeclaredCapability) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s DeclaredCapability) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s DeclaredCapability) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s DeclaredCapability) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s DeclaredCapability) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s DeclaredCapability) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s DeclaredCapability) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s DeclaredCapability) Sid() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s DeclaredCapability) HasSid() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s DeclaredCapability) SidBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s DeclaredCapability) SetSid(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s DeclaredCapability) Hole() bool {
+	return capnp.Struct(s).Bit(0)
+}
+
+func (s DeclaredCapability) SetHole(v bool) {
+	capnp.Struct(s).SetBit(0, v)
+}
+
+func (s DeclaredCapability) Reason() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s DeclaredCapability) HasReason() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s DeclaredCapability) ReasonBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s DeclaredCapability) SetReason(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+// DeclaredCapability_List is a list of DeclaredCapability.
+type DeclaredCapability_List = capnp.StructList[DeclaredCapability]
+
+// NewDeclaredCapability creates a new list of DeclaredCapability.
+func NewDeclaredCapability_List(s *capnp.Segment, sz int32) (DeclaredCapability_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 3}, sz)
+	return capnp.StructList[DeclaredCapability](l), err
+}
+
+// DeclaredCapability_Future is a wrapper for a DeclaredCapability promised by a client call.
+type DeclaredCapability_Future struct{ *capnp.Future }
+
+func (f DeclaredCapability_Future) Struct() (DeclaredCapability, error) {
+	p, err := f.Future.Ptr()
+	return DeclaredCapability(p.Struct()), err
+}
+
+type ReachedObject capnp.Struct
+
+// ReachedObject_TypeID is the unique identifier for the type ReachedObject.
+const ReachedObject_TypeID = 0x81c57a6110cf1794
+
+func NewReachedObject(s *capnp.Segment) (ReachedObject, error) {
+	st, err := capnp.NewStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	return ReachedObject(st), err
+}
+
+func NewRootReachedObject(s *capnp.Segment) (ReachedObject, error) {
+	st, err := capnp.NewRootStruct(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5})
+	return ReachedObject(st), err
+}
+
+func ReadRootReachedObject(msg *capnp.Message) (ReachedObject, error) {
+	root, err := msg.Root()
+	return ReachedObject(root.Struct()), err
+}
+
+func (s ReachedObject) String() string {
+	str, _ := text.Marshal(0x81c57a6110cf1794, capnp.Struct(s))
+	return str
+}
+
+func (s ReachedObject) EncodeAsPtr(seg *capnp.Segment) capnp.Ptr {
+	return capnp.Struct(s).EncodeAsPtr(seg)
+}
+
+func (ReachedObject) DecodeFromPtr(p capnp.Ptr) ReachedObject {
+	return ReachedObject(capnp.Struct{}.DecodeFromPtr(p))
+}
+
+func (s ReachedObject) ToPtr() capnp.Ptr {
+	return capnp.Struct(s).ToPtr()
+}
+func (s ReachedObject) IsValid() bool {
+	return capnp.Struct(s).IsValid()
+}
+
+func (s ReachedObject) Message() *capnp.Message {
+	return capnp.Struct(s).Message()
+}
+
+func (s ReachedObject) Segment() *capnp.Segment {
+	return capnp.Struct(s).Segment()
+}
+func (s ReachedObject) Name() (string, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.Text(), err
+}
+
+func (s ReachedObject) HasName() bool {
+	return capnp.Struct(s).HasPtr(0)
+}
+
+func (s ReachedObject) NameBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(0)
+	return p.TextBytes(), err
+}
+
+func (s ReachedObject) SetName(v string) error {
+	return capnp.Struct(s).SetText(0, v)
+}
+
+func (s ReachedObject) Kind() (string, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.Text(), err
+}
+
+func (s ReachedObject) HasKind() bool {
+	return capnp.Struct(s).HasPtr(1)
+}
+
+func (s ReachedObject) KindBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(1)
+	return p.TextBytes(), err
+}
+
+func (s ReachedObject) SetKind(v string) error {
+	return capnp.Struct(s).SetText(1, v)
+}
+
+func (s ReachedObject) Granted() uint32 {
+	return capnp.Struct(s).Uint32(0)
+}
+
+func (s ReachedObject) SetGranted(v uint32) {
+	capnp.Struct(s).SetUint32(0, v)
+}
+
+func (s ReachedObject) Rights() (string, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.Text(), err
+}
+
+func (s ReachedObject) HasRights() bool {
+	return capnp.Struct(s).HasPtr(2)
+}
+
+func (s ReachedObject) RightsBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(2)
+	return p.TextBytes(), err
+}
+
+func (s ReachedObject) SetRights(v string) error {
+	return capnp.Struct(s).SetText(2, v)
+}
+
+func (s ReachedObject) Via() (capnp.TextList, error) {
+	p, err := capnp.Struct(s).Ptr(3)
+	return capnp.TextList(p.List()), err
+}
+
+func (s ReachedObject) HasVia() bool {
+	return capnp.Struct(s).HasPtr(3)
+}
+
+func (s ReachedObject) SetVia(v capnp.TextList) error {
+	return capnp.Struct(s).SetPtr(3, v.ToPtr())
+}
+
+// NewVia sets the via field to a newly
+// allocated capnp.TextList, preferring placement in s's segment.
+func (s ReachedObject) NewVia(n int32) (capnp.TextList, error) {
+	l, err := capnp.NewTextList(capnp.Struct(s).Segment(), n)
+	if err != nil {
+		return capnp.TextList{}, err
+	}
+	err = capnp.Struct(s).SetPtr(3, l.ToPtr())
+	return l, err
+}
+func (s ReachedObject) Mutable() bool {
+	return capnp.Struct(s).Bit(32)
+}
+
+func (s ReachedObject) SetMutable(v bool) {
+	capnp.Struct(s).SetBit(32, v)
+}
+
+func (s ReachedObject) Reason() (string, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.Text(), err
+}
+
+func (s ReachedObject) HasReason() bool {
+	return capnp.Struct(s).HasPtr(4)
+}
+
+func (s ReachedObject) ReasonBytes() ([]byte, error) {
+	p, err := capnp.Struct(s).Ptr(4)
+	return p.TextBytes(), err
+}
+
+func (s ReachedObject) SetReason(v string) error {
+	return capnp.Struct(s).SetText(4, v)
+}
+
+// ReachedObject_List is a list of ReachedObject.
+type ReachedObject_List = capnp.StructList[ReachedObject]
+
+// NewReachedObject creates a new list of ReachedObject.
+func NewReachedObject_List(s *capnp.Segment, sz int32) (ReachedObject_List, error) {
+	l, err := capnp.NewCompositeList(s, capnp.ObjectSize{DataSize: 8, PointerCount: 5}, sz)
+	return capnp.StructList[ReachedObject](l), err
+}
+
+// ReachedObject_Future is a wrapper for a ReachedObject promised by a client call.
+type ReachedObject_Future struct{ *capnp.Future }
+
+func (f ReachedObject_Future) Struct() (ReachedObject, error) {
+	p, err := f.Future.Ptr()
+	return ReachedObject(p.Struct()), err
 }
 
 type AuditComponent capnp.Struct
@@ -17950,595 +21284,698 @@ func (f Job_run_Results_Future) Struct() (Job_run_Results, error) {
 	return Job_run_Results(p.Struct()), err
 }
 
-const schema_9efe3d1253432936 = "x\xda\xac|{|\x14E\xb6\x7f\x9d\xee\x09\x93 \x90" +
-	"\xb4\x1dV\xc3%;\x12\xc0%Y\x08$<\x93KL" +
-	"\x08\xcfD\"LB\x04q\xd9\xb5\x93i\x92\x91\xc9\xcc" +
-	"\xd0\xd3c\x88?\xb9\x11\x95E\\\xdd\x95\xbd\xe2\x8a\x82" +
-	"\x82\x0b**\xe2\x03\xae\x0fD\xe5\xb5\x80\xca*>V" +
-	"@\xb3\x0a\xea*(\xeb\xb2\x8ao\x98\xdf\xa7Nwu" +
-	"\xd7\xcc\xf4$\xc1{\xff\"\xd4\x9c\xae\xc7\xa9\xf3\xf8\x9e" +
-	"S\xa7j\xc47\xfd+\\E\xbd/(!B\xdd]" +
-	"BZ\x8f\xd8\xfdw\x1c\xb9e\xeby\xb1%D\xba\x10" +
-	"\x08q\xb9\x09\x19\xb9\xb0\x7f1\x10W\xacd\xcb\x90\xbf" +
-	"\xfeng\xde\x8d\xc4\xdb\x17\xd8OW\xf4o\x00\x02\xb2" +
-	"\xda\xbf\x9c@l\xe7\xdf\x17\xec\xbewWh)\x91~" +
-	"\x06\x84\xa4\x01%X\xda\xbf\x92\x12\xdc\x86\x047\xb6M" +
-	"\xba\xe5\xfe\x0c\xed\xb7\x06\x01v\xb0\xa9\x7f?\xda\xf72" +
-	"\xd5\xd7\x0e\xe9E7\x13\xa9\xaf\xf5\xe9\xca\xfe\x05\xf4\xd3" +
-	"5\xf8\xe9E\xcf>}\xe0\xab\xf7\xabn&R\x1f1" +
-	"6&\x7fb\xdd\xf9eg\xef%\x04\xe4\xed\xfd\xef\x96" +
-	"\xf7\xf4w\x13\"\xef\xe8\xbfW.\xc9u\x13\x12[r" +
-	"t\xc4\x9c\x1b\xdaz/7\xd6`\xf46 \xb7\x9a\xf6" +
-	"6,\x97\xf6\x16\x9c\x93\xfe\xe5\x8d\xa1Wo\xe5g\xea" +
-	"\xcd=\x9f\x12\\\x81\x04\xefl\xd9\x14^\xba%\xfa{" +
-	"n\xa6m\xf4wWl\xd1\xfe\x81k7\x0cT\xfe\xc0" +
-	"\xcfT\xc9\xcd\xa3\x9f\xfa\xf1\xd3\xedO\x7f\xff\xd0\x0b\xf5" +
-	"\x9bo'\xd2\xcf-\x82U\xb9s)\xc1\x06$\x18X" +
-	"\xbf\xe2\x9e_\xff\xc7oV\x10\xa9\x0f\xd8KIK\xa3" +
-	"k\xd8\x93\xfb\x9c|\x80\xaea\xe4\xfe\\\x0f\x10\x88\xed" +
-	"_\xb5d\xdc\xc5\xfd3\xfe\xc8\x0f\xd7\xf1\xf3b\xda\xdb" +
-	"\xc7?\xa7\xbd\xe5\x0e<\xb9\xa6\xfar\xcf\x7f\xf3KI" +
-	"\xf3\xe0p\x92\x87\x12|\xf7f\xf1\xe1\xf3\x17\xad\xffo" +
-	"\"\xc9\xe6R\xe4\xc9\x9e\xef\x89+v\xe8\xde?\xb7\xf7" +
-	"(\xaa^it\x8dk\xcc\xf7\xd4\xd25\xce\xc8\xce\xbe" +
-	"\xfb\xc9#\xfd\xef$\xd2\xf9\xacO\xb9\xaf\xe7\xdf\x04\xe4" +
-	"\x1c\xec\xb2\xf2\x7f\\\x1f?\x99\x16\xbe\x93\xe3N\x89\xe7" +
-	"j\xfae\xc1\xb2\"\xef\x1b5\xed\x7f\xe2\xa7;\xd8\x83" +
-	"\"0\x0c?\x0d\\\xf9\xdb\xe9\xfe\x8d\xcf\xac\xe2\xa7[" +
-	"c\x10\xd4#\xc1\xdf\x87/y\xf0\xf7\xdb\xb2\xee\xe6f" +
-	"\x15\xf5\x94\x02q}s\xed\xe6\xf9\xd53\x7f\xb8\x9b\xfb" +
-	"p\x9e\x07%D\xc5\x0fo]\xb0 V\x7f\xe7\xdd\xf7" +
-	"\x10o\x1fpq|u\xd3\xd9/\xf5\xbc!\xaf\xf0\xd0" +
-	"on\xf3\xbc/\x10\x88]\xd0*\xfe\xb8l\xe0\x03\xf7" +
-	"\xf0\x13\xdd\x93\x87\x12p \x8fv\xf7\xe0\x89\xb1\xd1\xab" +
-	"\xf3\xde\xbd\x87H\x17X\x04\xa7\xf2j)\xc1\x19$\xf8" +
-	"\xdd\xcfO>u\xbe\xfe]\\\x0f\xb9\x03\xfbQ\x82\xc1" +
-	"\x03)A\xfa\xc3Y\xdb\xfe\xeb\xbe5\xab9.M\x1e" +
-	"\x88\x9a\xd4\xd0\xd8\xd1c\xd3\xcb\x0f\xac6\xb6\xc4\xe0\xef" +
-	"\xb0\x81\xdf\x13\x90\x8b\xf0\xcb\xaa\x0ff\xdc2r\xf2." +
-	"\xfe\xf7\x91\xde\x81\x86x\"\xc1\x17Ay\xda\xfb\xc3\xab" +
-	"\xeeMX+nn\xdb\xc0\x87\xe5%\x03\xe9'\x8b\x07" +
-	"\xce\xa6\"\xb4+\xfc\xedwc>\xbf\xf0>J\xcc\x0b" +
-	"\x9cH\xa9;\x06\xbd!\x1f\x1fD\xa9?\x1e\x84\xd4\x1f" +
-	"]\xf3\xd5\xb6\x81\x97\xff\xc7}I\x8a\xe6\xbfx\xa7\xbc" +
-	"\xf0bJ\xd9r\xb1[\x90\x9f\xfd\x05\xd5\xb4o\x8f\x7f" +
-	"\xbf{\xc6\xeb\xf7\xdd\xc7\xadq\xdd/\xaa\xe9\x1a\xffz" +
-	"v\xa8\xeb\x11\xed\xaa\xb5tT\x81\x1b\x15\x17{\xdb/" +
-	"\x8e\xc9\xabh\x07\xf2\xca_l&p\xe6\xd6\xbd\xfd?" +
-	"=o\xe3:n\xb9EC\x04\xba\xdc\xd1C\xe8r{" +
-	"\x9e\xf8\xaep\xd7\xeaK\xd6\xf3*\xa5\x0eA\x19_\x88" +
-	"\x04\xef-m|\xa2y\xc0\xa6\xf5\xbcT\xad\x18\x82{" +
-	"\xb1\x0a\x09n;\x15y\xef\xdao_]oZ\x04\x9c" +
-	"\xe8\xf6!\xa8F{\x86|B &G\xf7\xcd\xde=" +
-	"\xa6\xc7\x03\xbci\xcaG\x85\x7f\xb1\xa0z\xeb\xfe\x85\x19" +
-	"\xfc/+\xf3\x1b\xe8/\xb3\xe7\x0f\xfbS\xfd\xedO=" +
-	"\xc0\x9b\x99%\xf9\xa5\xb4\xd3\xe5\xf9t\xd4\x92\xabg\xfe" +
-	"\xecP\xd6\xfe\x07\x89\xd4G\x88\xe3\xe5\xa6\xfcc\xf2\xb3" +
-	"\xf9t\xfd[\xf3g\x10\x88=\xb5|\xfb\xae\xe7\xe6\x7f" +
-	"\xfd\xa0\xb1@\x1c\xe3`>\xaab{\xbf\xa3w\xde\xf0" +
-	"\xc8\xe8\x8d\xc4+[Fw{>\xf2f\x07\x8e\x91V" +
-	"\xdf\xef\xc4\x03\x9b\xf5\x8d\xe6\xd2\x05Jp4\x1f\xad\xf2" +
-	"\xc9\xfcV\x02\xef\xcf\xee}|\xf7[7mL\x9cB" +
-	"U\xc11\xb9\xbe\x80N\xc1[0\x96@l|\xdb\x17" +
-	"\xf7\xa6\x8f\xbf\xe9a\xc7\xfd\xaa/\xd8)\xcfC\xe2+" +
-	"\x0a(\xb7N\xfd\xabRZ^\xb2\x05\x89\xd3\x12\x89\x87" +
-	"\xfd\xf2\x88\\\xf2K:\x8f\xd1\xbfD\x91zd\xe0\xa1" +
-	"1\xfe\xc1{\x1f\xe6V\xb7|(\xae\xae\xe6\xdd\x0ey" +
-	"\xd9\x83\xf9\x8f\xf0\x1c\x8c\x0eE\x0e.\x1eJWw]" +
-	"\xc1E=7\xbe\xd4\xf8\x08\xafd\xeb\x86\xa2\xb5\xdd\x88" +
-	"\x04\x9boxa^\xdfCw<\xc2\xef\xfc~\xa3\x87" +
-	"\x83H\xd0\xd6\xf3\xe8\xfd\xdb\xd6^\xf9(gON\x19" +
-	"\x83\xbf\xaf\xee|\xff\xfa\xc8;\x9b\x88\x94\xc3~\xe9\xa0" +
-	"_\xbab'\x1e\xfaq\xc5\x91\x8a\xd2\xc7\xe8\xf28%" +
-	"@\xe6\xca{\x86\xfe[>8\x94R\x1f\x18\x8a&\xfa" +
-	"7[F\x7f\xad\xd5<\xf7\x18' \xdf\x0dC\xaf\x06" +
-	"=\xe7\x8d\xbf8\xf4\xd6f~\xf6G\x87\xe1\xe4\x8e\x0f" +
-	"\xa3\x93+S\x7f\xf3\xd8\xf1/\xfe\xb69\x91\xe9\xa8\x9a" +
-	"\xbd\x0b\xdf\x90s\x0a\xe97}\x0bq\xa0U\xbdr\x06" +
-	"\xa6\xcf}\xe8I\xbe\xbb\xa2\xe1\xc8\x8c\x92\xe1\xb4\xbbm" +
-	"\xf7\x04\xa7\xad\xdd\xb2\xef)\x9e\x19\xf3\x86\xf7D\x1b\x89" +
-	"\x04\xbf\xaeyv\xd9\x94\xe7\x1f\xdc\xca9\xf7\xa5\xc3\x0b" +
-	"\x80\xb8\xbeX<\xec/\x1d\xb9}\x9e\x8e7\x11\x93\x05" +
-	"\xb7@\x88\xdc2\xfc\x8frt8\x9d\xd2\xc2\xe1\x9b\x09" +
-	"\xc4\xee\x0fn\xbfe\xfak\xe1\xa7\x13\x0d\x0a\xee~\xc6" +
-	"\x88cr\xdf\x11\xf4/iD+\x81\xd8\xf3\xab\xdf\xde" +
-	"\xd5c\xde\xc0g\x88\xf7BK\x80\x97\x8e@\xdd]1" +
-	"\x82\xce\xe9\xe1\xc1US.\x1a\xf1\xbbm\xfc\xaa\xb6\x8e" +
-	"@&m\xa7\x04_\x0c\xda\xfb\xe9\xf59\x0d\xcfs\xbb" +
-	"4\x02w\xe9\x87_\xef::\xe6\x86#\xdb\x8d\xfd3" +
-	"$\x7f\xcf\x08t%\x07p\xe8\xd6\xebJ\xff\xf3\xfb\xff" +
-	"\xf7\xe9vnc\xf2\x8b\xd0M\x9d\xf5\xeeR~\xbeP" +
-	"}\x81\x97\xbb\xbeE\xf8in\x11\x9d\xd4\x80\x17\xdeL" +
-	"\xdf\xfd\xe1\xdd/\xf0\x93*+Bo3\x19\x09\x8a\xb6" +
-	"\xbd0lm\xf4\xc4\x0b\x89;\x87^\\-:!/" +
-	",BSY\x14\xa3;w\xf9s\x0b\xb6,\x1d\xd8\xf3" +
-	"\xc5D\x8e\xa1@\xb5\x8c\xfc^n\x1bI\xff\x8a\x8e\xa4" +
-	"\xec\x8d\x14\xf6\xfe\x9f\xaf\xb3\xc6\xbd\x98d\x81\xa5Q\x7f" +
-	"\x94sF\xa13\x1e5U.\xa3\x7f\xc5zN;\xf4" +
-	"\xe3\xc7\x1d\x97\xbe\xc8\xadq\xf0(\\c\xc33\xcd\x91" +
-	"\xcd\xa3\xe6\xbd\x98d|\xa4Q\x0f[\xddP\xcd\x1f\xf2" +
-	"\xd1Y\xb1\xf1\x8ee/\x99RCeod\xce(D" +
-	"K\x83G\xd1\x09\xfds\xf8\xe0\xb7n\xcc\xd9\xf6R2" +
-	"\xf6\x1a\xb5S\xde\x83=\xed\x185U>\x8e\x13\xea\xb5" +
-	"\xe1\xe9\xcb2^\xfc\xcf\x1d<k\x0f\x1a\xbdu\x8c\xa2" +
-	"\x9ck8\xd5\xf6\xfb\x95kW\xc6\x11\xc0h\xe4}\xc6" +
-	"hJ\xf0\xd7=\xd5O6\x94\xf5\xdciJ\x8cA\x91" +
-	"?\x1a\x99_4\x9an\xec\xe19GO\xa5\xcdj\xda" +
-	"\xc9\xcb\xf9m\xa3\xd1?\xae\xc4.\x9e;=\xf2w\x8d" +
-	"\xa3^\xdbE\xbc\xd9v\x17[\x0d\x8a\xed\xd8\xc5\xea\xb5" +
-	"}\xbeh\x12o\xd8\x9d\xb4\xa6\x9c1\xcf\xc9\x03\xc6\xd0" +
-	"5\xe5\x8e\x99*W\xd1\xbfb\x937}~\xcd\x88\xd2" +
-	"#\xbb\xe3\x14o\x0c\xae\xa9l\x0c\x1d\xef\xa9\xbe\xe5\x7f" +
-	"\xa8.y\x97\x11\xa0(\xce\x1b\x83B\xee\x1fC\x87\x13" +
-	"_9t\xf3\xac}\x9f$\x0f\xb7\x7f\xcc\x93\xf2\xc11" +
-	"hM\xc6L\x05y\xcdX:^\xd37_\x9fi\xdd" +
-	"]\xf9\x17nS\x97\x8eE\xe4\xf0@\xceS\x17\xc9\xde" +
-	"9\xfc/-c\xa9\x02\xc7\xc6\xbeyzz\x9f\x99K" +
-	"\xf6\xf2s\xac\x1f\x8b\xc6a\xdeX:Ge\xf1\xe2{" +
-	"\xda\xbf^\x19Gp\xdbX\xe4\xeaJ$\xf8\xf5Mo" +
-	"~\xe89\xbe~/\xcf\xd5\xadc\xd1\x89nG\x82\x89" +
-	"\xa3>\xd9\xf2\xc1\xde\xe9\xfb\xb8\xc1;\xc6\xa2)\xfd\xaa" +
-	"p\xef\xcc\xeb.o\xdd\xc7\x03\x9a\xfdc)`<\x80" +
-	"_z\xa2/E\x0e\xdd4c\x7f\xd2\xf2O\x8e\xbd[" +
-	">M\xd7,\x9f\x1a\xbbW\xf6\x8f\xa3\xab\x1fvp\xea" +
-	"\xd4\xaf\x8b\x9a_q4/\xdeq/\xcb\xf3\xc6\xa1'" +
-	"\x1aG\x19[\xfc\xd9Gpq\xdb\x13\xafp\xe6}\xeb" +
-	"84\xbe\x1f=\xd3\xda\xb2\xf7\xe5m\xaf\xf0\xeb]3" +
-	"\x0e]\xfe\x86qtR\x9f\xc4\xde\xb8\xa5\xf0\xc4\x85\x07" +
-	"x\x82\xb7\xc7\xa1\x8ct \xc1gwn\xda\xfe\xb3\xeb" +
-	"\xef8@\x1c\xad\xe2\x99qO\xcai%t&PB" +
-	"\xb5d\x9bgi\x8f?\x89G\x0e\xf0\xa0mU\x09v" +
-	"\xb7\xae\x84v\xb7/\xff7\xd3\x0a\x8b\xa4\xbf\xf2\xe3\xed" +
-	"(\xc1\x09\xedG\x82]\xfd\xdf\x1c2\xf6\xaa\x83\xaf\xf1" +
-	"=\x9c,A_\x7f\x0a\x09\x0e=6\xbbb\xf9\x8d\xef" +
-	"\xbe\xc6\xf7 \x95\xa2\xea\xe4\x94R\x82\xbf\xb8\xb2_\xbd" +
-	"lWG\x1cAI):\x80\x09Hp}\xcf\x8f\x85" +
-	"\xaa\xa7\x86\xbc\xce\x05\x03J)\x0d\x06\x96\xfd%\xf6\xea" +
-	"\x97\xaf\xeb\x07\xed\x1fFN\xa6\x1f\xbab\xa1\xd7\x07\xbc" +
-	"\xf6\xd9\xf4w\x0e\xf2b1\xcc\x18t4\xf6Y\xb9i" +
-	"\xe7\xd3\xb7\xbf)\xbe\xc5\x0fzE)\"e\x15\x09\xca" +
-	"\xef\x1e\xf8\xf5]\x9f_\xf9V\xd2\xee\xaf,}Y^" +
-	"WJ'\xb1\xa6t\x99|\x92\xfe\x15k\xbf\xef\xc0\x90" +
-	"\xad\xffh\xfc[\xa2a\xc5\xb9\xbe]zL>Z\x8a" +
-	"\x82W\x8a\xd0\"m\\\xe9\xe9\x83\x0b\x85w\xb8i\x17" +
-	"\x8d\xc7i\xef\x99{\xe3\xdc\xcf\xae|\xea\x1d\xe2\xfd\x99" +
-	"m\x02r\xc6\xa3\xbc\x0f\x18OEgG\xdao#+" +
-	"\xb7\x95\x1e\xe6\xa3\x9c\xc5\xe3O\x10\x90\x97\x8c\xa7\xd3\xfe" +
-	"\xe7#\x97\xa6\xd5\x0c\x99~\x98GV\xeb\xc6#\xb2\xda" +
-	"\x84\x1d\xc4N\xacx\xf4\xdb'\xee<\xccs\xa6w\x19" +
-	"z\xae\xbee\xb4\x87\xb33\xe6\xbc\xf2\xa7\xbb\xfeq\x98" +
-	"\xf7}\xa3\xcb\x90ueH\xb0\xf0\xd9Y\x97^\xb9\xaa" +
-	"\xfe\x08\xa7Q\xf3\xca\xd0zoI{\xf6\x82\x7f\xdd\xba" +
-	"\xe4]\x8a\xfb\x04s\xa7\xaa\xcah\x88PSF\xc7\xbe" +
-	"\xe4\xdf\x83?\xfc\xc3\x8c\xcf\xde\xe5\xc7\xdeht\xfd\x04" +
-	"v}\xf0\xcc\xf5\xfbo\xdeP\xfe\x1e\xe7\xea\x0f\xd2\xdf" +
-	"]\xb1\xa7vo\x0f\x8d|\xe6\xdb\xf7x\x03\xfcl\x19" +
-	"\xca\xe1\x0e\xfa\xe9\xd9\xdc-\xafMM\x9f\xd4a\x7fx" +
-	"\xb4\x0c\xb5|\xf85;\xcf\xef\x95\xd5\xd0\xc1uy\xa0" +
-	",\x8f\xfe2\x7fu\xf5W\xb3\xa6_\xf3A\x9c\xe9(" +
-	"k\xb0\xba\x8c\xbd\x1c\xf1M\xf9&W<\xca\xf3\xf2T" +
-	"\x19Z\xd03\xb8\x9e~\xa3G\xce\x1e\xf4\xb7\xdeG\x13" +
-	"\x95\xbe\x07\xaa\xfa%Gd\xf5\x12\x8c\xb4/\xd9K\xb7" +
-	"\xfd\xec\xfa\xb7?\x9c\xb3\xb4\xe6(?\x9eR\x81K\xf0" +
-	"W\xd0\xf1\x8e\xcc\xce~r\xfa\xc5+\x8fr\x8c]S" +
-	"\x81f\xe1\xfbVw\xc1\xc6Kn9\xe6\x88s\x97V" +
-	"\x9c\x90WT`\x84RAu\xfa\xdd;{\xd4\x96\xb4" +
-	"|\xf6a\\8;\x01\xedz\xd1\x04:\xce\xe3\xcf\x1f" +
-	"=\xdc/}\xd8G\x09\xb1<\xfauu\xc2N\xb9e" +
-	"\x02\xfd\xcb?\x81.q\xc2\x99A\xdf\xfdyw\xd3G" +
-	"|g\xc7'\xa0}=E;;\xe3\xbb\xf5\x87\x17\x97" +
-	"\xdc\xf0\x91\x01g\x0c\xe5\xae\xc45\xe5T\xd2\xb1\xc6o" +
-	"\xc9\xf9Tn\x1b\xf3\x0f>\xea\xaeD$td\xe4\x9c" +
-	"%\xcfU\xff\xc7\xa7q\xf9\x8eJ\x14\xf5|\xfct\xf8" +
-	"\xef\xe5}M\xbfZ\xf9i\"\xa0E\xb4RUyD" +
-	"\xae\xaf\xc4\x18\xb3\x12\xd1\xca\xc37<\xd4\xf7F!\xf7" +
-	"8\xbfY\xf3&\xe1n\xfa'\xd1\x95\xe4\xf9\xee\xeb\xf5" +
-	"\xc7\x95\x8b\x8e'v\x87R\xbag\xd2\x11\xf9\xe0$\x14" +
-	"\x8eI\xb8Y\xff\xb5\xbaf\xb4\xdap\xf2x\x92\xfa\xaf" +
-	"\x9a\xf2oy\xc3\x14\xfa\xcd\xba){\xe5\x9c\xa9T\xfd" +
-	"\xcb\x86\xce|\xfbo\xcf\x0f=\x91D\x0cS\x9f\x943" +
-	"\xa6bvc\xea2Q\xbe\xa2\x8aRO\xf9\xe7\xe6?" +
-	"\xff\xb1\xf5\x9e\x13\\d1\xa1j.e\xc9/'u" +
-	"\xa4\x0f?\xf6\xc5\x09\x8eY\xc3\xaaP\x8a\x97\xde~\xed" +
-	"\x0d\xe5\x7fo\xf8<Q\x00p\xcfr\xaav\xca\x03\xaa" +
-	"\xd0\xfbW\xd1@\xe7g\x99\xdf\x7f\xf2\xcd\xac\x0fN\xf2" +
-	"\x82v\xaa\x0a\xbd\xeawU\x94\xb3\xd7\xbe\xe6\xad\xdc\xdf" +
-	"\xe7\x96\x7f\xd2\xdez$f\x1dr\xaa\xdf\x90\x07W\xe3" +
-	"nTc\xd6a\xec\x0f\x1d\x17_P=\xff\x0b3\x85" +
-	"f\x0aT\x0d\xee\xd4\xb0\x1a\xcaZ\xedq\xe1\xd0\x9d\xf7" +
-	"\x1f>\xe5\x18\x11,\xaf9&\xaf\xac\xc1\xe0\xb6\x06#" +
-	"\x82\x8bJ7\xcci\x9aY\xfce\x12\xc6[w\xd91" +
-	"y\xd3e\xf4\x9b\x8d\x975\x11\x88e\x1f\xfe\xe4\x12\xfd" +
-	"\xa6\xd8\x97\xbc\x84\x1c\xb8\x0cM\xd5\xdb\x97\xd1u\xbc\xfb" +
-	"JuG\xef#\xdaW\xc4{\x81e\xaaN_\x86\x92" +
-	"\x0e3(\xc1\x97[><Rp\xe5\x03_\xf1\xd2;" +
-	"`\x06\x12\x0cC\x82\xda#\xf3v_\xf2\xf4\xc2\xd3I" +
-	";\xa7\xccxX\xf6\xcf\xc0\x98}\x86\xdb%\xf7\xae\xa5" +
-	";w\xef\xa9\xd7\xce.\xab9x\x9ag\xeci/2" +
-	"\xf6\x8c\x97vw\xd5c\x7f\xdf\xd2\xfa\xaf\xf3\xbeNZ" +
-	"Zn\xed19\x9f\xf6!\x0f\xae\xa5\xb1\xf3o\x82\xfa" +
-	"#\xab\x0f\x9e\xfc:i\xdc\xb2\xda\xfb\xe5\xc9H8\xa1" +
-	"v\xaa\xec\xc7a\xbd\x95W\x86\x97\xb5\x8f\xf8\x86\x13\x18" +
-	"o-\x8aE^\xcd\xaf\xe6L\xfc\xed\xab\xdf%n$" +
-	"2\xbe\xac\xf6\x98\\U\x8bN\xb1v,\xdd\xc8\x15\xaf" +
-	"-~\xb4\xa4\xdf\xd03<\xe0[3\x0b\xed\xd9\xc6Y" +
-	"\xad\x04~\xd8Ww\xe1\xb2\xef\x9f;c\xe0O\x1c'" +
-	"\xa7\x1eU}@=]\xddr\xf5\xc7\xcaM_~{" +
-	"\x96\x83-\x93\xebq\x1e\x7f>?;m\xc7\x8a[b" +
-	"\x89\x02\x90A\xe7QT\xff\xb2\\V\x8f\x9a_\x1f\xa2" +
-	"\xf3\x98\xf4\xe1\xc7/n\x98\xb07\x96\xb4\xf8\x1d\xb3\x9f" +
-	"\x94\xf7\xcfF}\x9c=U>9\xdbM\x86\xc6\xe6+" +
-	"\x8dzHk+\x14\x1b\x95p0\\:Im\x886" +
-	"\xd5\xf9\x83\x0b\x0a[5\xbf\xae\x0e\xaaU=\x91h@" +
-	"\x8fXt.\x93NQ[B\xc1\xc2kT\xcd?\xbf" +
-	"\xad*\x18\xd1\x95`#\xa5\x8eD\xdd\x01=\xe2u\x89" +
-	".B\\@\x88\xd4\xbb\x1f!\xdet\x11\xbc\xd9\x02\x88" +
-	"\xa1\x05\x00D\x00*\xa5\x09\xfdUF\xfd\x01\x9f\xaa\x15" +
-	"\x86\xc2j\xf0\x0a\xbf\x1a\xf0a_\x01=B\xf8\xbe*" +
-	"\xed\xbe\xda\x1bCA]\x0b\x05@\xb2m\x09\x01\x90\xb8" +
-	"\xae\xc5\xf8\xae\x9bC\x0152h\xa6\xa2)bK$" +
-	"i\xdd\xdcz\xfc\xaa6h\xa6\x92\xa9)-q\x0b)" +
-	"\xb0\x07\xcf\x0c*-*\xf4\"\x02\xf4\xe2\xc6\x03s\xbc" +
-	"\x80\x18j\x98\x09\xe0\xed%\xa6\x11b\xa5Z\x81em" +
-	"$o\x01\x11\xa4\xc9n\x00\xcb\xa1\x03CyR\x09\xfd" +
-	"m\x98\x1b\x04\x0b\xc5\x00\xc3\x90\xd2\x80R\"H}\xdd" +
-	"\x99\x11\xff\xb5j\x05dj\xaa\xe2\xab\x80r\x9f\xbfI" +
-	"\x8d\xe8\x150\x13\x92\x98Z\xab.\x8c\xaa\x11=\xa4\xd9" +
-	"\xebb\\\x8dck5!\xde^\"x/\x14 \xc6" +
-	"(\x09! \xd9\x11\x913k/W\xf4i\xa1\x88^" +
-	"\xa8hMf\xcf\x10\xc7\xb2<\x9be\xeeF%\x0c\xe7" +
-	"\xbbD\x02p~\xea=\x8a\xa8J\x00\xb7\xa8\x05Rm" +
-	"Q@\xf55\x99\x0bI\x145&\x1e\x83\x04hW\x83" +
-	"\xba\xe6W#\xd0\x87\xc0L\x11 \xcb6\xca\x04hc" +
-	"\"\xaf\x98\x0cO4\xc4\xaa\xd0\x1f\x9c\x1f2\xd6$\xea" +
-	")\xc5\x80\x12A\x96\xedI\x09@V\xb2@L\x0b\x95" +
-	"\x07\xd4\xaa\xe0\xfc\x10\x15\x8al\xab\xa7\xc5T3\x16\x89" +
-	"\xe0\xbdI\x00\x09\x00\x8d\x82\xb4\xa4\x98\x10\xefu\"x" +
-	"o\x16@\x12\x84l\x8a\xf3\xa4\xa5ta\xd7\x8b\xe0\xbd" +
-	"U\x00I\x14\xb3A$DZ^K\x88\xf7f\x11\xbc" +
-	"w\x08 \xb9\\\xd9\xe0\"DZQJ\x88\xf7V\x11" +
-	"\xbcw\x09 \xfa}LD=\x01\xa5A\x0d\xb0\xff\xb5" +
-	"\x9b\xf3\xb3\x04\xb81\xd4\x12\x0e\x05\xd5 \x01\x9d\xb5\x95" +
-	"k\xaa\x12\x09\x05\x93d<~/4&`\x83fz" +
-	"\x94s\xd6\x97\x04\xd5W\x02\x81Pk][\xa4Q\x09" +
-	"\x04,=u\x12\xd3!\x02\xc4\"&\x1d\x15Ss\x8b" +
-	"i\xf7\xfc\xc6\x0aL\x1dC\x0d\x85Te\x06\x95\xa3`" +
-	"\xa52e\x01\x7fDgB\x10I\x92A\xb3\xb3\xeaP" +
-	"C\xa1\x16\x0dZf\x91\x9f^\xa9\xbd\xde\xf2PT\x0f" +
-	"Gu\xe8M\x04\xe8\x9dz\xc5~:\\ P\xa7\x06" +
-	"#!\xad\x8dJ[f'\xb66\xa8\xb6N1~\xe8" +
-	"\xd266\x18\x03\x80dC\xa7\x04\x05v\xc5+0\x93" +
-	"\x00\xdd\xb1\xebn\xab\xb19\xd3h8\x10R|\x94\xf1" +
-	"I<O0\x1c\xe1hC\xc0\x1fiv2\xb7<;" +
-	"\xd5E\xe1\x90\xa6;\x8ckn\x8b\xc9\x97\xaa\xe0|@" +
-	"%\x1b\xc5\xba\x91\xe7A\x01!us@\x84:\x1f\xd8" +
-	"z&+\xd0\x8f\x90\xba_\xd1\xf6f\xb0UMV\xa1" +
-	"\x98\x90\xba\xabh{\x00\x04\x00C\xd9d?\x94\x12R" +
-	"\xe7\xa3\xcdaJ\xee\x12Q\xdf\xe4\x16\xa8$\xa4\xae\x99" +
-	"\xb6\xeb\xb4=\x0d\xb2!\x8d\x10y!4\x10R\x17\xa6" +
-	"\xed\xd7\xd1\xf6\x1e\xael\xe8A\x88\xdc\x06s\x09\xa9[" +
-	"D\xdb\xef\xa0\xedn!\x1bc\x8c\x15PKH\xdd\xed" +
-	"\xb4}5mO\x17\xb3!\x9d\x10y\x15T\x13Rw" +
-	"\x17m_O\xdb3 \x1b2(6\xc6\xf6\xb5\xb4\xfd" +
-	"Q\xda\xde\x13\xb2\xa1'\x05v8\xfd\xf5\xb4\xfdq\xda" +
-	"~^Z6\x9cG\x88\xbc\x09\xe9\x1f\xa5\xed\xfbh{" +
-	"\xaf\x1e\xd9\xd0\x8b\xe2\x00\x9c\xffK\xb4\xfd=H\xd0S" +
-	"\xde~\x84Z\x83\xaaf\xd9\x06j\xa5U\x1fs\xe5\xed" +
-	"a-\xd4D\xb5\x85I\xbb\xf9\xff:\xe2\xf6_\xabB" +
-	"\x06\x11 \x8372\xa2\xceYe\x0b\xda\x9aV\xb9Q" +
-	"S\x15]\xf5M\xa0\xa6(\x8d\x08\x90F f\x0c7" +
-	"A\xa7\xba\xce\xda|\xfeH\xa3\xa6\xaa\xd8f\xce\xc3\x83" +
-	"\x0e\x1e\xd2\x89\x00\xe9\xa43\x0b\xd1\xde\xd8\xachM\xbc" +
-	"o\xb0\xb2K\x09\xbe!A\xac#J\x93\xca,C*" +
-	"\xff\xe97M\x08\x1d6\x85\xc1\xbb\xdct\xb1&z2" +
-	"\xe0\x8eC\xb7\xe7\xacv8?'\x9fUl\xf7\xe4A" +
-	"*\xc8\xb2\xb1m\x82\xd3J\xa1\xa1I@\xd0T\xbdY" +
-	"\x9a\xaa\x166\xa9\xfa\xa0\xdar5\xc9$v{\x05\xd8" +
-	"\x8b\x81d\x1c\x81\x04o\x0c\"\xcdJ\xf1\xe81I\xb6" +
-	"\xd5t\xb6\xd3\xfd\x99-~=B\xad\xc0\x85\xd6\xf7\xab" +
-	"\xae%\xc4{\x97\x08\xde\xf5\x9c\xab]\xd7@\x88w\xad" +
-	"\x08\xdeG\xa9\xfe\x83\xe1j7R\xaf\xb5^\x04\xef\xe3" +
-	"\xd4\xd5\xba\x0cW\xbbI#\xc4\xfb\xa8\x08\xdeg\xa8\xea" +
-	"\xa7\x19\xaev+\xf5\xbf[D\xf0\xbeD\xf5\xbe\x07\xea" +
-	"\xbd\xb4}.!\xde\xe7E\xf0\xee\xa3>JW4}" +
-	"\x96\xbf\x85\x94\xab\xa1\xa8^c\x8bf\x8b\xda\x12\xd2\xda" +
-	"*\xdb\x88[W#LA2\xc3~\x9fM\xd2\x18\x8e" +
-	"\xd6\xf8\x03\x01?\xf14\x864N\xaa)>\x9e\xe2\x0f" +
-	"\xa8\x04\xe2h\xeb\xd4\xc6P\x90\x88\\\x07\x09\xdb4!" +
-	"\xea\xf3\xeb\xb5j8\xa4\x81\x9e\xc0\x1b\xba\xe2;D\xf0" +
-	"\xae\x15\x80\xb1f\x0d]\xdbjs\xc1\x8c5[\xa9\x14" +
-	"=.\x82\xf7U\xca\x1a\xc1`\xcd~\xba3\xbbE\xf0" +
-	"~@Ys\x91\xc1\x9a\x0e\xaa\x10\xef\x89\xe0\xfd\x94\xb2" +
-	"f\x80\xc1\x9a\x8f)\xe5\x07\"x?\x17 S\x0b\x85" +
-	"\xf4\x84\xa9\xfaqM\x96JZ\xb9\x1fC%M\xe5\xb6" +
-	"~\xb6\xea%\x8c\x9f\xcb\x1bC\xd7\xa8\x9an\xffne" +
-	"\x0cM\x8dv\xb0\x17\x09f,\x91c\x16x&\x94_" +
-	"\x17!\x96g'\xc6\xc0\xce(\xa5S\x14\x93\x7fL\xb1" +
-	"<K\x84\x01K\xbcH\x87)\x96?\xe0\x06\x81%\xcf" +
-	"\xecs/i\xc7\\\"H\xcf\xbaA\xb4rr\xc0\x0a" +
-	"T\xa4M\xd5D\x906\xb8\xc1>L\x06v>\"\xad" +
-	"\xaa$\x82t\x9b\x1b\xd2\xacc;`\xa9;\x8a\x1d\x05" +
-	")\xea\x86\x1eVd\x0f,\xd9(\xf9\xe9w\xf3\xdc\xe0" +
-	"\xb6\x8e\xb9\x80\x1d\xcaH^:^\x95\xbb\xdc\xb0\xbd\x15" +
-	"\x06\xac\xad\x80\x98?2\x09\xb9FDU\xaf\x88\x8b\x0c" +
-	"*\xac\xf0\xab\xc2\xdc\x19li\x09+\x9aZ\x01\xb1F" +
-	"%\xac4\xfa\xf56\xa4t\x88Kl\xb4\xaf\xcf4|" +
-	"\x85\x1d\x97$n\xc3D\xb4\xd5\x13U\x7f\xc0\xed\x0f6" +
-	"\x19a\x15\x13\xdd\xc9Tt+D\xf0N\xb7E\xb7\x8a" +
-	"\x8a\xee4\x11\xbc\xb38\xd1\xf5R\xd1\x9d.\x82w\x8e" +
-	"\x00\x99\x0b\xfcA\xcb\xb1\xc5\xc2\xaa6S\xd5\xfc!\x02" +
-	">\xa6\x88\x1e=\xa4+\x01\xcbo9Y*\x8a\x15;" +
-	"\x05a\x8e\x11\x88\x95d\xea^\x04\xd2\xaa\xf8\xf5\xffm" +
-	"\x04\xe2\x14^9uY\xcby0\x06\xea\x09P\x00i" +
-	"\x95~8G\x80v\x88iH\x8f\x15\x08dY\x9d+" +
-	"t\xbe\xbf\x12\xc1\xbb\x883\xbeQj\x0d\xc2\"x\xaf" +
-	"\xe3\xe2\x9c\xb6Z.\"bq\xce\x92J;\"\xcaT" +
-	"\xb4&\x9b\xa1\xec|\xda4\x01\x01?5\xfc\x90e\x17" +
-	"\xc2\x98\xcc\xf0\x999\x0d\x02\x0b@\xb2\x0f.\x8d\x05\xb5" +
-	"7P3\x1bl\x82,\xfb\x08\xbbs&bd\x98\x18" +
-	"\x1ft\x1a\xcb\xb0X\xb5\x13\xe6\x19{\xce\xe0rw\xc0" +
-	"EJ0<\xd1\xd0\xc3Z5\xe2\x8e\x06\xd0\xd8\xf7B" +
-	"\xee\xe6\x96\xe2\x92\xfb\xce%\x04\x04Ij \xa4<\x12" +
-	"m\x88\xa8zL]\xa4k\xca\xb4P\x80\x88j$\x16" +
-	"\x0c\xe9\x13(\x9e&\xee\x90\xd6\xd6\xad(9E\xbcn" +
-	"\x07^N\x9a\xc2\x0bq\x84\xc7\x89\x9d\xc7J\x93\xb4P" +
-	"\xb8!\xb4\x88\x8e\xe9\xa6\x8cJ\xb7z\xcc\xa7=\x0e\x12" +
-	"\xc1;\x82\x13\xb3aT\xf1\x87\x88\xe0\x1d\x95\x00n\xe3" +
-	"#b'P39\xa8km\x97\xba\xfdA\x1fea" +
-	":\xb2P*@\x16f\x14\x10\x92\xd9\x10\x085d\xea" +
-	"\x9a\xaa&~<S\xf3\x07\x1b\xfda%\x80\x8e\x83\xd3" +
-	"\x83<S\x0f\x9a\xb9\x09\xaa\xb4\xf1*\x11\xbc\x01N\x0f" +
-	"\xfc\xb4\xd1'\x827lE R\x0b]^\xb3\x08^" +
-	"]\x00w\xd4\xefc\xde\xd3\xdd\xc4\xfd\x1d\xf6\xfb\xc0E" +
-	"\x04p\x91\x14!\xb79\xc5K\xfdA\xdfD4\xd2\xa2" +
-	"\xde\xd6\x0d8P\xc9\xc1'fS\xd7U\x9a\x18\xe1!" +
-	"\x0e\x0el(\xe50\x95\x19$I\x1b)|zH\x04" +
-	"\xef\x16\x0a\x07\\\x06\x1cxB3\xd1\xc4\xf3\x09&\xb9" +
-	"}aT\x09\xea\xd1\x16&\x10\xed\x8d\xaa\x1f\x15\xd4\xfc" +
-	"\x7f\xf95J j\xc3\xa6X\x03E{\xaa6\x93x" +
-	"\xa8\x1d\xf7\xc1yD\x80\xf3\xec\xf6:\xe2\xa1\xd8\xc8n" +
-	"\xefB\xa2\x17\xf8\x03)3PI\xc6\xce\x09\xf3v_" +
-	"_\xe3\xd1\xbb\x19\xb3[\x92}.\x99\x141U\x12\xd5" +
-	"\xc1\x9e\xf0\xb1@\x1b%r\x98Y|\xe2\x81\xb2$." +
-	"\xc5K\xd1\xb9\x93\xb6\xd7c\xdc_\xd8\x18ji\xf1\xeb" +
-	"I\xa1\xbf\xed\xd0\x83A50Q\x09{\x10$$$" +
-	"\xc5\xaa\xb9\xfc\x17\x93\xbf\xa5TVn\x12\xc1{;\xa7" +
-	"$\xb7iv\xaa\x8b)\xc9J*~\xb7\x8b\xe0]M" +
-	"\xc5\x0f\x0c\xf1[UlJ\xf4\xe3\x02\xfa{\x7f\xc8W" +
-	"\x83Q!\xc3\x9f\xe7(A\xe5\x9a\xa2Syd\x96\x84" +
-	"\x0a/\xe7\xe5\xad2\xb8\x14\xb1\xa4a\xc0\x0a\xc3\xa1\x88" +
-	"\xed\xdd\xbbL\xaf9\x09\xda\xb9\xfbls\x07\xa6c\x06" +
-	"\xd5\x1bU5H\xe4~\xa5SJ\xb2\x9a\xcb>2\xee" +
-	"/\xbf\xda\xce>2\xee\xaf\xa8\xe6\xb9/$p\x7f\xad" +
-	"\x90\x9cxt\x0a\x96\x95\xf9\xba\xaaMQ\x1aIf\x1c" +
-	")6\xd7\xa9\x0b))\x03j\xe8\xf1\x93\"\x9ex\x1e" +
-	"\xb66\x87\x94\x16\xbfc\xba\x98g`\xd84\xda\x04\x02" +
-	"\x90e\xd7=v\x1e\x1b+Z\x93a*\x12\xf2\xe9\xdd" +
-	"\xd5W\xdb\x9e\xb0\xb3\x89\xcc8\x8d1C\xda\x09\x1at" +
-	"\x02|s!\x16c\xd8\x976O\x12\xc1;S\x80\\" +
-	"\xe1l\xcc\xb4\xd45y6$\x8e\x9bO\xa6O\xd1\x15" +
-	"\x16H\xa7\x08\xd0Y\x16\xd5@I\xd3\xfd-n3\xba" +
-	"\xe6<o\xb5\xedd\x99\xd0\x14\xd1\xb6\x11\xc6\x0c\x1d\x95" +
-	"\xce\xb4\xea|z&\xcb\xae\x0fvF\xc86\xbfXh" +
-	"\xa2:#d\xde\x06;D~)D\x85K\xb0:\xd8" +
-	"\xcdn\x1ba\xdb\x10\x9aGh\xa6\xee&!\x9b$\x8b" +
-	"i\xe1$\x8e\xb7\xa5N\xa8\xa6\xc0fxB:\x04a" +
-	"\x09H\xf6\xd5\x08\xe7\xbc/\xf3\x14>\xb51\xa0h\xaa" +
-	"\x11dERf\xa09\xc7g\x86vL\xeeSf\xa0" +
-	"\xbb\x8b\xaam\xdeS\xd0e\xcd \x15\xe7)\xe0\x02\xc9" +
-	"\xae\x1ds\xb6p\x98\xed\xa088\x94\x19T\x83\x88\x81" +
-	"\x07Y\xfd\x9d\xa4\xfd}*\x82\xf7+[\\O\xd1\xb6" +
-	"\xcfE\xf0~Km\\\x96\xa17\xa7i\xe3\xbfD\xf0" +
-	"\xfeH\x11\x0e\x18F\xee;\xba!_\x89P\x0b\x9c\x91" +
-	";C\x8d\xdc\xb7\"\xd4\xb9\xf8$0\x00\xe5\xc8\x8f\"" +
-	"\xd4\xa5c\x0eX4r\xc0iPJH-\x88P\xd7" +
-	"\x0bS\xc0.#\x05\x9c\x81)f\x17m\xcf\xc2\x140" +
-	"\x18)\xe0\xde\x98\xc1N\xa7\xed\xd9\x89)Z\x038e" +
-	"\xdaG\xfe\x04 \x93@&5'V\x9a#\xfe$'" +
-	"\xc5Q\x90\x89\x1a\xcb\xe9\x97U>;\xd3\x1b/\\\x8e" +
-	"@=\xce\xabLlV\x1b\xcb\x17\x84C~\x83\xeb\x9c" +
-	"\xc9\xaa\xb5m\x13\xe3:o\x98\xecX\xbd\xc0\x8e\xd5\xd9" +
-	"\x18U4<7\xe7\xe4\x8e\xa8\x0b\xad\x9cY\xb3\x12i" +
-	"N\x95\x09\xac\x0e\x01\x1e\xc3\xba0u\xc3\x0a\xbb\x80\xdd" +
-	"c\x91\xa4<\"Hin\xb7\x16\x0dv\x9a\xa5H\x88" +
-	"<\x92t\xc4\x1c\xaeN\xcf\xd4T\xa5\x85\x0b\x16\x8cx" +
-	"+\xa3\x94\x06Z\xba/\x14\xd5\xe9?\xaa\xa6u1\xd0" +
-	"\xb4P@\xb5\xdd\x8a\xb3\xd1\xb7LAU\x9e\xcdV\xcb" +
-	"9\xd7\x14\xa70\xf8\xf16\xbe\xf3\x18\xc8\xaa\x04 6" +
-	"\x13Y\x15.\xb0\x0ba\x92T\x8cL\xf4\xa0\xa9\xeb\xe2" +
-	"\x10\xda\xb2\x1d]\x1eBs\x09$\xc8\xb2+\xef\x13," +
-	"\x88+U\x14\xfd\x7fV:\x90X\x0d\xc1\x8e\xa9\x9c\xed" +
-	"\xb3\xb3y\xd6\xa9T@\xa6]zm\xea(\xef{;" +
-	"\x05\x89\x0e'\x03\xbcE\xec\xac\x9f\x1aUW\xb5B\xe3" +
-	"\xb8\xc3\xea\xc79dv\x8c\x98\xf9\xb8\xcc\x13\x0d\xfa\xf5" +
-	"H\x92\xf6\x03;\xd3(7\xb2\x83\xb6\xb0\xb0\xcbR\xc0" +
-	"\xca\x88$\xa9\x81\x08R\x86;\xc6\xce=\x88[\x0d\xf8" +
-	"\x1c\x85\xc6)\xf2pBZ|q\x89}\\\xd5\xbdb" +
-	"\x15v\xc2\xcc\xf1\xa3\xd2\xc9\xd9R\xc1\x1c*\x82w\\" +
-	"7\x01l\"g\x14\x0f\xa2E\x03iS\xc6\xb0\x9a=" +
-	"`U\xb4\xd2\x8aZ\"H\xcb\xdd\x00\xec>\x1bwO" +
-	"lq%\x11\xa4\x85n\x10\xac\xd2R`\xf7\xe5$\xb5" +
-	"\xd6\xc8\xea\x8a\xd6-\x0f`\xb7\x18%o\x9eQe\xe2" +
-	"\xb2\xea\x1e\x81\xd5WI%\xc5Xe\x12S\x83\xbeP" +
-	"k\x0b\x1e\xfcW@\xbby\xd4S\x11W\x10P\x01n" +
-	"Ek\xaa\x00O\x0b\x95\xa5\xf8\xcd\x12\x13\xc1DD\xd7" +
-	"Bm\xc9GE)\xe8\x12\xe1\xae3\"p\x88\x87\x7f" +
-	"R\x96\xd59\xdav\xc2\x1b\xe7v\x92\xee\x94\x1d\xecf" +
-	"\xd6\xd6\xba\x9d\xe8l\xd8\x12\x1d\x90\xa2+\xc9\xe1w\xe2" +
-	"1\xdcO)\xc4\x00\xd6\x87\xa8\xaav\xe1\x12+\x0b\x87" +
-	"[\x89y\x13\xcf.\\b\xb5\xfd\xc0n-J%y" +
-	"\xacp\x89U\x8d\x03\xbb\xb1h\x15.\x05\xfc\x11*O" +
-	"M\xaa\x9e\xa2n).\xe7\x7f\xa9?\xe8#$!\xd4" +
-	"p\xb2X\x95)r|\x89\x99\xa4\xce#\xc4\xce\x0b\xc3" +
-	"\x14\x8a(\xa7\x87\x9a\x1c+?:\x95G\xabv\xafs" +
-	"y\x0c\x84\x1a\x1cO>\xf9\xcd\xeb\x02\xdb[\xe1\xa2\xa7" +
-	"\x89U\x1b\x9dS\xc8\xd8[8\x1b;\xd7\x88\x91\xf4p" +
-	"L\xfb\xfe\xef\x8erS\xd4\xe49\xb1\xfe'\x97\xae\xe1" +
-	"45U\xf1u\x99\x9dvt\xb0\xaeT\x05/N\xbd" +
-	"\xf1K6HA\xb2/@\xa4\x80\x1e\x9c\\8y\xbe" +
-	"n\xb0QH<\xb1JQ\x8c\xc3\x1f\xbe\xb3\xa1R\x15" +
-	"\x0a1\x8f\xe1|\xfc\xc5gT8\xdf\x02YvM\xbc" +
-	"\xb3\xa9\x8b\xf3\xd0\xd3\xed\x0a\xbfT\xc23H\x80\xf2\xc6" +
-	"f\xc5\x1f\xe4\x14\xcd*@OP4!1\xdcfF" +
-	"%\x8d\x10V^o\xdd',\xa2\x9eq05q\xec" +
-	"&(\xb0+\x85R\x0e5c\xbd-\xac[nD\xed" +
-	"\xce\x16\x0c\x8f\xa3'6+AwP\x0d\xa4\xce\xb0[" +
-	"(cM\xb1\x9db\x07\x13\xc6\xaf\xd3\xb8d\xbaXa" +
-	"\xc4\x9f\x1bk\xb9d:\x8b?\x9f(\xe5\x0a\x14\xd2D" +
-	"#\xc3\xbe\xb5\x80\xcb\xb0\xc7\x9d}4\x84\xa2\xdc\x11h" +
-	"\xaaDy4\x88t*\x8d\xbd\xacX2.\xf5\x99\x19" +
-	"\x0c\xe9\x9d\xe6ARJU\"\"\xb0Nu\x92\xf0u" +
-	"W\x105na\x98$L\x15\xa0\xb2\xda=\x87Z3" +
-	">'\xee\x0fv\xbfr\x8f\xa5\x8b\xba{\x1aUkC" +
-	"\xc9xO|Ng\xae\xc9E{?%]\xe5\x10=" +
-	"\xe1\xb9a\x97\x16L3\xf42\xd3\xbe\xc9nD4\xdd" +
-	"\xe4UR\xfc,$\x1ad\xb6\x9aTY0!Y\x0c" +
-	"\xcaC\xf3\xe7GT\xdd\xca\x0c7\x86\xa2\xc1\xe4\xccp" +
-	"\xea\xf2\x03\x87lV7\x0clz\xca2k\xb3?F" +
-	"\xe8\x9c\xee\xed\xaa\x88TS\xb1\xea1\xcb~\xac\xa1\xab" +
-	"\x00\x98K\x8bvy\x84\xc5\x8en\xdd\x0e%\xb1)\xd2" +
-	"\x83\x0eP\xbc\xd86\xc8\x89\x07!\xa9\x8a\xea:A\xb7" +
-	"\x96\xa3\xebJ\x91JSX\x80.\\!\xe6\x05Q\x10" +
-	"E\xad\xcd(\xeba\xe3\x1c\xa4\xe3\xbc*\x82\xf7\x107" +
-	"\xce\xdb4\xbe|]\x04\xef{\xb6U>L\xc7~\xcb" +
-	"\xacxbY\xc1\xb8\x8a'f\x95?\xae\xb4+\x9e," +
-	"\xab||\xae\x91}4R\x85\xac.\x14\xa0\xda\xcc\x09" +
-	"\xf6\xc7\x9c`\x9a\x91\x13\xcc\xc1\xf2\xccl\xda>\xa2\x93" +
-	"\xf2\xcc\xc4J&\x87\x94wR\x91\xa6s9\xa6u\x83" +
-	"\xdd\xdc\xb3\xff\xc3\"\xcaD[\xdf\x19\x9a\x1b\"@\xac" +
-	"E\x8dD\x94&5\xfe\x80\xc0\xba\xa8\xe7<\x06\xb3\x8c" +
-	"\x18\xab&!z!.\xb9R\xa3F2\xe9\x00\x090" +
-	"9\xcf)\xc9\xc6\x81d&\x065\x056D\x8eKI" +
-	"\xea\xfe\x16\x95\x95\xa9v\x07;\xc6\xd7\x9dwV\x9c3" +
-	"\x84?Q\xe6k\xe5\xf8\xea\x1f\x07\xe43\x99a\xb6\xc4" +
-	"`j\xae\xa9E\x93\xb8\xb5N\xa0\xeb\x1ao\xa6_\xbb" +
-	"U\xb3\x1b_\x94c_\x90\xee4\xde1oq8T" +
-	"\xf9\xf3\xbexaT\xd5\xda \xcb~\x12#EeN" +
-	"\xe2\x91K\x17Apg)\xb3d\xa0\x9b\x025'X" +
-	"\xd2\xae\x0e.\xba\x08\xf9\x85\xf8j\x84\xaa\xa0h\x04p" +
-	"\xdc\xb1E?\xfb\xd8\xc2\xda\xadS\x95\xf6\xb9\x05\x93\xcc" +
-	"\xd3\xc5N\xc7\x16\xb5\xfc\x09\x85i\xa1\x12O(\xd2\x04" +
-	"\xe3\xe0\"\x0d\xab\xd1\xed\xa3\x08vr\xd1\x1b\xdb{\xd1" +
-	"\xf6\x0b\xd1L\x81a\xa6\xfaB\x1e!uY\x96\xf9J" +
-	"w\x19G\x17\x9c\xf9\xba\x08\xe22t\x89\x894OD" +
-	"Wt\x152\xed\x1b~&\xa6p\xa8\x07oW\x83>" +
-	"\xd57\xc1\xae\x0fW\x83\xbeZU\x89\x84\x08\x04\x1d\x01" +
-	"\x15K~s\xd51\xdc\xf9T\x17\xd9\xe5\x14w5\xba" +
-	"\x8b\xf8\xf2R8\xaa\xceO['\xd2\xd0\xe6rU\xf3" +
-	"\xf9\xc5F=\xc1OU:\xf9\xa9Z\xdb'11\xe8" +
-	"\xa0\xf2rH\x04\xefG\\}\xce\xd1b\xdeOAg" +
-	"~\xaa\x9a\x13\xb7\x1e\x02\x0a@\x9c\xb8\xb1\xdd\x8f\x93\xb7" +
-	"\xa4\x04\xa9\xc3\x01\x0ew\x0b\xd0\xa3jZ\xc8\xda\xa0\xf6" +
-	"fU\xf1\xd5\xd9\xa64F\xff?M\x894S\x17`" +
-	"\xaa\xab\x95_aH/\xac\xb4\xa9j\xaa\x1a^\xbb\xb8" +
-	"\xc7\x83\x19\x7f;\xb9\xc5\x1eW\x02\xf62\x1b\x97\xdcb" +
-	"O\x13\x01\xbbI\xcc\xdd\xcacwE\x81=?%\x0d" +
-	"(0\x92[F\xd1l\xe6\x02\x7f P\x01\x99\xadJ" +
-	"bd\xc8n\x07F=(Pt*\xe3p*\xec\xd6" +
-	">\xb0w\xb3\xe4'`.\x11\xe4\x8d@'\xc3.\xc9" +
-	"\x03{hC^\x03\x0dD\x90W\x02\x9d\x0e\xbb\x95\x0d" +
-	"\xec\xf55y9\\K\x04y\x09\xb8A\xb4\x1e+\x00" +
-	"\xf6\xa4\x80\x1c\xc5_[\xc0\x0d.\xeb\x89\x17`\xd7\xa2" +
-	"e\x05{\xbe\x02\xdc\x90f=v\x07\xec\x19-\xb9\x06" +
-	"\x0a\x88 O\x007\xf4\xb0^\xc6\x02\xf6>\x88<\x1a" +
-	"\x7f\xcd\x077\xb8\xad\xf7\x97\x80=\xfe'\xe7B-\x11" +
-	"\xe4\xbe\xe0\x86t\xeb\xb9\x12`/\x9a\xc8\x19PI\x04" +
-	"\xe9\x8c\x1b2\xac\xd7\x00\x81]\xb2\x96N\x15\x1b\x15\xd6" +
-	"=\xad\xd7\x1b\x80\xdd\xf4\x97\x0eW\x1a\x15\xd6\xe7Y/" +
-	"^\x01{\xfbF\xdaq\xadQa\xdd\xcbz\x0d\x0f\xd8" +
-	"\xab]\xd2&\xcd\xa8\xb0\xeem=R\x00\xec] i" +
-	"\x15\xfdn\x85;\xc6\xa2\x03\"*-\x15\xa6\xe3\x0d\x04" +
-	"&\x11\xb7\xa2+\xf6\xff\xebH\xb9a\x11\xec\xa6)\xa4" +
-	"\xdc\xd8r\xbbi\x1aq\x87\x02j\x05dR\xa0f\x17" +
-	"X\xb3:-\x02\xbe\x0ah7\xd3\xe2\\E\xb5\x09\x95" +
-	"\xf8\xd1\xcb\xad&VbJ<\x88\xd0* \xc6\xd0:" +
-	")7\xa0\x99\xe3\xc9\x8ac\xbd[R\x1dR''\x93" +
-	"\x9de\xa0\xb1f2\xb1\xec\xb1\xc0.{\xb4\xaa\x1e\x0b" +
-	"\xf8\xaaG\xf3\xe0\xd7_jW=Z~\x8b/{t" +
-	":\xfaf/\x99\x19\xee\xa2[\xe7\xd5\x8e\xd7\x82\x9d\xea" +
-	"\x83\xce)\x16\x8b;\x05\xa7|0j\xab\xf8\x9bhy" +
-	"\xfcM4\xfb\"Ze\xfcE4`\x17\xd1j\xe3n" +
-	"\x9c\x99\x16\\n\xc1\x9b\\\x01\xda\xbe\x88\xbf\x89\x16\xc5" +
-	"\x9b_\xf6\x8d3\xe6\xcb\xdb\x90\x1eo\x9c\xdd\xc4G\x1c" +
-	"K\xb0\xac\xe0:\xda~3\x7f\x13m)\xf6s=m" +
-	"\xbf\x95\xbf\x89\xb6\x1co\xb4\xddl\xdd\\\xcbp\x197" +
-	"\xd1\x12o\xae\xf5L3n\xa2\xad\xc2\xfe\xef\xa0\xedk" +
-	"\xf9\x9bhk\xb0\xdd\xbe\xd1\xc6n\xa2\xad\xc3\xf6\xd5\xb4" +
-	"\xfd!\x88\x87\xd4\xddq*N'q\xe8\x1b4\xbb\xd4" +
-	"\x9f\xfe\xaf\xde\xef\xe3\xaa\x90:;\xe04\x8a\x96\xeat" +
-	"\xe2V4\x1bk\x18\xad\x93\x83th\x06\xf2\xe3\x10\x7f" +
-	"XS\xaf\xb1\xe4\xcf\xb1<!\xc5\xc1\x82C\xee\xab\xb2" +
-	"\xf3\xdcW\x12\x88r\xae\x87\xe3\xca\xc21[T\xe5N" +
-	"\xbe\x8a\\`\xd7\xfdYe\x7f\x05\xfcMdSG\x97" +
-	"\x96\xf27\x91M\x1d]^\xc0\x95g\xb2\xe0\xf7\xb6b" +
-	"\xbb@\xb0;5+\x9d\xa9n\xe7\x85\x0a\xd6\xc2\xacb" +
-	"\xed,\x9ck\xbeQ\xac=\xa0\x12\xeb\xdds\xe8?\"" +
-	"Vp#\xfeo\x8f\x18v\x9b1\x11kf:+\xd0" +
-	"7\x92c]\x14\xd4\x86\xf4fUK]P\xebx\xf3" +
-	"\xcf)\xe4\xeb\xde\xa3\x09\\\x049\xc5\xbcC\xd5u\x04" +
-	"\xe9x\xdb\x8a\x0fK\xfa$\x1f)MR2\xe9H\x94" +
-	"\xb7\x15\x88Y\xd8\x83\xac\xc0^\x9f\x92O!f9\x8e" +
-	"\x98\x85\xbd8\x05\xec5-\xb9\x03\xd1\xc1A\x03\xb3\x98" +
-	"o\xfb\x01{\x17V\xde\x83\xdfnG\xcc\xc2\x1ew\x04" +
-	"\xf64\x99\xfc\x04E\x07\xf2\x06\xc4,\xec\xe5[`\xaf" +
-	"(\xca\xab\x10Y\xac@\xcc\xc2\x1e\x0c\x06\xf6\xaa\x96\xbc" +
-	"\x14\xaa\x89 /F\xcc\xc2\x9e\xd7\x00\xf6j\x89\xbc\x10" +
-	"4\"\xc8~\xc4,\xec\xe1[`\xcf\xfb\xc8\xf3\xf0\xd7" +
-	"z\xc4,\xec\xb17`/G\xcaUp\xb5\x89\x862" +
-	"\xac\xf7\xc6\x80=\xc6(\x8f\x86R\x13\x0d\xf5\xb4\x1ea" +
-	"\x03\xf6~\xa0\x9c\x8b+\x92\x80\x02\x17\xf6J\x1c\xb0\x97" +
-	"\x94\xe54\x8a\xd1(\x1a\xeae=\x0d\x03\xec\xdd2\xe9" +
-	"T5\x11\xa4\xe3\x14\xb9\xb0\x97\x83\x80=>,u\x94" +
-	"\x12A:\xe8\x86>\xd6K$\xc0\x9e\xe1\x92\xf6\\M" +
-	"\x04i\xbb\x1b2\xadGn\x81\xbdU+=Q\x8ch" +
-	"(\xc6N\xb1\x88\x18j\xa80N\x1b+ \xc6\xaa\"" +
-	"\x89H\x11\x0d;\x10\xaf\x88\x0b\xb1\x12o\x87\xc5\x98H" +
-	"\x12\x0f\x0a\xa5\xd9B\xb1\x07\xf1`\xa2\xa3\x02b\xac\xb8" +
-	"\x83d\xd2\x96\x0a(7\x0eb+\xa0\xdd<\xfag\xbd" +
-	"\xb6U\x05I\xb9a\xdd)\xee1\x0d&\x0eTn\xe4" +
-	"\x11,\xca\xe9*\xc94\x1a\x8c{\xae\x8e\xf5\x0a\xf1Y" +
-	"\"'\xcf\xcf\xab4R\x81d?)\xe3\\r\xc8p" +
-	"U\x9d\xeeVt\x95\xbbuS\x8d\x1f\xe4\x18VH*" +
-	"&\xc4\xb8\x17\xea\x0f\xd2\x15\xb4k\xd1`\xd0\x1fl\xf2" +
-	"`L\x9b\xa8v5\xaa[\xe7+j\xd8\x0b\x86\xb0\xaf" +
-	"\x8e\xe0K2\x92T\x8a\xe5W\xe5F2\xae[\x80\x0f" +
-	"\xaf\x95\xa5x\xde\x80\xd1\xd6G\xdcffl\x88\x85_" +
-	"2\x10HXu\x88\xd6Mz\x09\x01\x8c\x95\x140\xc3" +
-	"O\xb9/\xfas;'`:\x0b9\x07\xbb\xb9\x90\xb6" +
-	"\x0f\xe2S\x11\x03\xe0\x06B\xea.\xa2\xedC\xc1\x8eC" +
-	"\xe5|\xc4\x17Ch\xfb(\x1e\xbf\x14a\xfb\x08\xda>" +
-	"\x9eO\x99\x96\xe0tF\xd1\xf6\x0a\xc4/\x82\x81_\xca" +
-	"\x90~<m\x9f\xc6\xdf\xa4\x9f\x8c\xf3\x99D\xdbg\x82" +
-	"\xf3\xfd\xedD?\x9b\x19\xf0_c\x87\x9c\x8d\xe1\xe8e" +
-	"J0\x14\xe1\x0a\xd3caUYP\xa3\xb6\x84@k" +
-	"\xabl\xd3\xd5\x88\xfdK\xab\x12\x08Prj}\xad\x9b" +
-	"\xf1?1\xc7\xd1\xa2*\x91\xa8\xa6\xfa\x9c*\x9b;9" +
-	"WuJ\xb2;\x16>5\x98\xa7U\xd3\x1c\xe2\xfa\xc6" +
-	"f\xb5qA8\xe4'\xee \x9f\x1a\xb4\xde4uN" +
-	"\xfe\xc5\xd5\xa3uU\xb8\xad46\xaaa\xbd;\xcb\x8b" +
-	"w\x80)d\x1bs\xffF\x80\x82\x11\xcaPK\xb2\x07" +
-	"#2\xb7E\x8fIv>\x8a\xf0 \x96}g\x92=" +
-	"\x0c%i(m\x1e\xc7K\xf6h,\xe0\xb5%\x92I" +
-	"v\xa2D2\xc9N\x94H&\xd9\x09\x12iIv\x0d" +
-	"\xd2O\xa7\xedsP\xb2{\x18\x92]\x8f\xd3\x9cI\xdb" +
-	"\x7f\x85\x92\xed6$\xfb\x0aD\xf2\xb3h\xfbU\x88\xcc" +
-	"\xd3\x0dd>\x0f\xe7i\x05\")\x93\xd7qw\"\xd8" +
-	"I\x83\xd2\xa8\xfb\xedb\xe2\x9f\x8a\xcc\x9d^\x9c\x89\xc7" +
-	"\xe2q\x88\xaf\xdc\xa7\xea\x8a?\x90\xaani\x92\xe6\xc1" +
-	"\xa0\xd86\x94\xec-X`\xcf0S\xdcG\x0def" +
-	"8d\xd6\x1c\xfd\xff\x00\x00\x00\xff\xff$\xd7\xdb\xa9"
+const schema_9efe3d1253432936 = "x\xda\xac}{|\x14E\xb6\x7f\x9d\xee\x0c\x93 !" +
+	"i;\xa8\xb0r\x03\x81\xf8\x81,\xcfD\x14\"8!" +
+	"\x0f !\x91L\x02\x08\"\x8b\x9d\x99&\x19\x99\xcc\x84" +
+	"\x99\x1e \xfe\xe4F\xd0\x88\xa8\xec\x8aW\\Q|\xe0" +
+	"\x8a\x8a\xca\xba(\\ED\x05q!*\xab\xf8Z\x82" +
+	"f\x15\x94\xab\xa0\xac\xcb*\xac\xa80\xbf\xcf\xa9\xee\xea" +
+	"\xae\x99\xe9I\x82\xbb\x7f\x11j\xaa\xab\xabN\x9d:\xe7" +
+	"{\x1euz\xd4\xe9\x9c\xa2\x94\xd1\xe9\xf3\x8a\x89P\x9b" +
+	"\":zD\x7f51\xf7\xb7\xdf=t\xf4&\"\xf5" +
+	"\x01BR\x9c\x84\x14\xf4\x19\x98\x0f$%z\xcf\x85\xef" +
+	"d*7\xbc\xb1\x8c\xb8{\x03D/\x1bZR{\xfe" +
+	"\x84\xb3\x0f\x11\x87\xc3I\x88|f\xc0a9m \xf6" +
+	"v\x0c\xfc\x1d\x10\x88>z\xcf\xc1\xdb\xb7\x9e\x17]F" +
+	"\xa4\x8b\xd88\x0f\xe6\xd0q\xc6m\x19\xf2\x97;v\xe5" +
+	"\xdcL\xdc}\x80\xfd\xd4\x9aS\x07\x04\xe4\xd59.\x02" +
+	"\xd1]\x7f[\xb0\xfb\xa1\xd7\x83\xadD\xba\x00\x08q\x00" +
+	"v\xd8\x9cS\x8c\x1d\xb6\xd1\x0e77\x97\xde\xfehZ" +
+	"\xe8V\xbd\x03\x1d\xa0=\xa7\x1f\x8e\x1d\xb8\"\xbbfz" +
+	"\xa1\xf36}\xf6\xfa\xa3;sr\xf0\xd16\xfa\xe8\x0a" +
+	"\xd5\xdb\x02\xa9\xa3c:\x1c\xcd\xc9\xc3\x0e'h\x87\x01" +
+	"\xdb^\xd8\xf7\xfd\xa7\xe5\xb7\x11\xa9\xb7h-\x92\x80," +
+	"\x0d\xba_\xee;\x08\xd7\xdag\xd0\x1ey\x15\xfe\x15]" +
+	"vh\xd4\xac\xe5\xcd\xe9+\xf5E\xea\xa3E\x06U\xe0" +
+	"h\xcb\x06\xe1h\xcd\x832\xdb\x96\xbf&\xdd\xc1w\xd8" +
+	"0\x88.e\x13\xed\x10\x98\x95\xfa\xdd\xcd\xc1\xb7\xef\xe4" +
+	"\xd7\xbao\xd0\xf9\xd8\xe1C\xda\xe1\xaf[65\xb5n" +
+	"\x89\xfc\x96[\xebI\xfc=%\xba\xa4m\xd0#\x1b\x06" +
+	")\xbf\xe3\x97\xd21\x88\xae\xf5\x08}t\xc7\x0b?>" +
+	"\xf9\xca\x8cg\xef\"\xd2\x7f\x99\x1d\xfa\x0c\xbe\x06;\x0c" +
+	"\x1c\x8c\x1d\x06\xcdX\xfd\xc0o~5o5\x91z'" +
+	"l\xe8\xc4\xc1/\xc9\xe5\x83\xf1\x91\xb2\xc1\xd9\xb8\xa1m" +
+	"k\x97\x8d\xbd\xe4\xe2\xb4\xbb\xf9\xd7\xcd\xce\xcd\xc7\xd1\x94" +
+	"\\\x1c\xad\xff\xa0\xe3\x0fV\xcc\xcc\xfe\x1f~)\xcbr" +
+	"\xe9\xebV\xd1\x0e\xa7\xdf\xcfo?\x7f\xc9c\xffC$" +
+	"\xd9X\x8a\xbc3\xf7G\x92\x12=\xf0\xd0\x1fZz\x8c" +
+	"\xaeX\xc3\xf1\xdc\x86\xdc\x1a\\\xe3\xb4\xac\xac\xfb\x9f;" +
+	"x\xf1\xbdD:\x9f\x8d)\xaf\xce\xfd'\x01y\x0d\x1d" +
+	"\xb2\xf8\x7fS\x8e<\xe7h\xba\x97\xa3\xce\xd6\xdc\xeb\xf1" +
+	"\xc9\xbc\x15\xa3\xdd\xefU\xb5\xfc\x9e\x9f\xee\xfa\\J\xf9" +
+	"\x8d\xf4Q\xff\x9c[+}\x1b_\\\xcbO\xb7M\xef" +
+	"\xb0\x9fv\xf8\xdb\xc8eO\xfcv{\xe6\xfd\xdc\xacN" +
+	"\xe4\x16\x02I\xf9\xd7\x0d\xcf\xce\xaf\xa8\xfe\xe9~\xee\xc1" +
+	"\xf6\\\xcaB\x87\xe8\x83w.X\x10\x9dq\xef\xfd\x0f" +
+	"\xe0AqptM\xc3\xd9\xc3%\xef\xc9\xe9\x97\xe03" +
+	"i\x97\xbc*\x12\x88^\xb8X\xfcy\xc5\xa0\xc7\x1f\xe0" +
+	"'Z\x9eG9\xc0\x9d\x87\xc3=q\xec\xf2\xc8\xf59" +
+	"\x1f?@\xa4\x0b-&\xcb\xab\xa1LF;\xdc\xf1_" +
+	"\xc7\x9f?_;\x1d3\xc2\xfa\xbc~t\xa9\xb4C\xea" +
+	"S\x99\xdb\xff\xfb\xe1\x07\xd7qTj\xcb\xa3g\xb1\xce" +
+	"\xd3\xd1c\xd3\x9b\x8f\xaf\xd3\xb7D\xa7\xef\xe6\xbc\x1f\x09" +
+	"\xc8[\xe9\x93\xe5\x9fM\xbb\xbd\xa0\xecu\xfe\xf7\x82\x0f" +
+	"\xf5\xc9u\xd0\x0e\xdf\x06\xe4)\x9f\x8e,\x7f\x08\xd7\x9a" +
+	"b\xad\x95n\xee\x99\xbc\xa7d\xc7\xaf\xf1\x11\xf8\xf5\xd5" +
+	"\xc8B\xaf7\xfdp\xfa\xb2o.z8^\x82\x88\xd8" +
+	"[\x19\xf6\x9e\xdc8\x0c{\xfb\x86\xd1\xde_,\xfa~" +
+	"\xfb\xa0\x99\xbfz8\xe1$\x1e\x1f\xbeK>9\x9c\xee" +
+	"\xc7p\xa7 O\x18\x89G\xf1\x87\xa3?\xee\x9e\xf6\xee" +
+	"\xc3\x0fsk\xcc\x1dY\x81k\xfc\xcb\xd9a)O\x87" +
+	"\xae{\x04\xdf*po\xa5\x8b\x95F\x1e\x96\xfb\xe3\x00" +
+	"r\xdf\x91\xcf\x128s\xe7\x9e\x8b\xbf:o\xe3zn" +
+	"\xb9[G\x0aT\xf2\x8c\xc4\xe5\xae\xf9\xe2\xd4\xf6\xa3\xf7" +
+	"\xbe\xfb\x07\x83\xd4\x02\x15\x1f#)\xa9O\x8c\\L " +
+	"\xda\xf3\xd8\xe9\x11\xaf\xaf\xbb\xf21\xfe\xccU\x8d\xa2\x87" +
+	"`\xf6(\x1c\xe1\x8d\xb5\xcf_\xaf\x9c?\xe31~\xb3" +
+	"\x9aG\xd1S\xbb\x8cv\xf8\xa4\xd5\xb3\xb9a\xe0\xa6\xc7" +
+	"x\xbe\\?J\xdfM\xdaa\xd5\x89\xf0'7\xfc\xf0" +
+	"\xf6c\x86L\xa1K\xdd7\x8a\x1e\xc4\x0fG}I\xe0" +
+	"\xd3\xb4E3\x16|\x94\xb1\xc1\x86\xc8\x05;F\xf7\x04" +
+	"y\xdfh\\o\xdb\xe8/\x09D\xe5\xc8\xde\xabw_" +
+	"\xd6\xe3q\x8el\x0f\xe6S\xf1\xf2j^\xc5\xd6\xb6\x85" +
+	"i\xfc/\xad\xf9u\xf8\xcb\xd5\xf3\x87\xff~\xc6]\xcf" +
+	"?\xce\x0b\xb5\x85\xf9\x858\x81\xe6|\x9ca\xde\x8d\x9e" +
+	"-\x03\x02\x97>A\xdc\x17\x81\xd9\xe3A\xbd\xc7\x86|" +
+	"$\xd3\xb8\xeb\xab/8\x90\xd9\xf6\x04\x91z\x0b1{" +
+	"\x0b\x05\x87\xe5\xf4\x02\x9c_Z\xc14\x02\xd1\xe7W\xee" +
+	"x\xfd\xa5\xf9\xa7\x9e\xd0\xe9\xa9ok\x01\x15\x0d.\xf7" +
+	"\x99\xe3\x0f\xedy\xe2I~\x16R\x01=\x16\xfd\x0bp" +
+	"\x16-\xfd\x0e\xdd\xbb\xfc\xe91\x1b\x89[6\xf5\xcc\xc4" +
+	"\x02\xba\x99e\xb4\x83cF\xbfc\x8f?\xabm4(" +
+	"M7S-\xa0\x8aha\xc1b\x02\x9f^\x9d~t" +
+	"\xf7\x07\xb7l\x8c\x9f\xe3\xbe\x82\xc3r;\x9d\xe3\x87\x05" +
+	"\x97\x13\x88\x8eo\xfe\xf6\xa1\xd4\xf1\xb7<\x15\xcf`\xf4" +
+	"\x10\xb4\x17\xec\x92\x0f\x15P\xd9\\@\x15\xe3G;\x9e" +
+	"\x1f7\xeb\xb1\xd6\xa7bt\xc6\x18*w\x96\x8e\xc1i" +
+	"\x9d\xf8G\xb1\xb4r\xdc\x96\xa7\xe2\xc5\x07\xe5\xd7\x07\xc7" +
+	"\x1c\x947\x8e\xa1\x12r\x0c=%O\x0f:p\x99/" +
+	"w\xcfS\x1c\x81N_F\x09t\xc1\x0fC/z\xcf" +
+	"\xf1\xceS\xb6\xa7\xed\xc8e\xef\xc9'.\xc3\xde\xc7/" +
+	"\xa3\xe3T}\xdc!\xafxb\xe8\xd3\xfc\xb4\x94\xb1t" +
+	"\xcb|cqZ7\xe6\x0d\xe8\xb9\xf15\xcf\xd3<\xe3" +
+	"\xae\x1aK\x19w\x0d\xed\xf0\xec\xf2W\xe6\xf69p\xcf" +
+	"\xd3<\xe3n\xd5G\xd8A;\xa4\x1c_\xf4P\xc7G" +
+	"\x13\x9e\xe1_\xd1\xa1w8B;4\xf7<\xf4\xe8\xf6" +
+	"G\xe6<\xc3I\\\xc78\xba\x96O\xd5]\x9f\xde\x14" +
+	"\xfe\xeb&\"\xf55e1>\x99\x12=\xf6\xe4\xcf\xab" +
+	"\x0f\x16\x15\xfe\x11W\xc9\x89\x09\xba\x9br\xfb\xd8\x7f\xca" +
+	"G\xc6b\xefCc\xa9\x12\x9b\xb7e\xcc\xa9P\xd5K" +
+	"\x7f\xe4\x98:\xbd\x90\"\x07\xe89w\xfc%\xc1\x0f\x9e" +
+	"\xe5\x97wr\x1c\x9d\xdc\x99q8\xb9\x09\xea\xbc?\x1e" +
+	"\xfd\xf6\xa3g\xe3w\x99\x92s`\xe1{\xf2\xf0B|" +
+	"fh!}\xd1\xc5\x1d\xa3\x97\x9fY.l\xb6%~" +
+	"\xd9\x15\xc7d\xf7\x15T4\\\xa1\xf7N\xdf8\xaf\xef" +
+	"\xabwl\xe6)3w<=\xd2\xeax|\xf9\xda^" +
+	"}\x07\xa5^\xf3\xe4s\xfc\xecZ\xc7S\xe2\xaf\xa2\x1d" +
+	"\xb6?\x10\x98\xf2\xc8\x96\xbd\xcf\xc7`\xa6\xf1=\xa9\xe4" +
+	"\xa2\x1d~S\xb5m\xc5\xa4\x97\x9f\xd8\xca\xe1\xb1\xf6\xf1" +
+	"y\x94\xb6}N\xfe\xd4#\xfc\xd3\xff\xda\xe2\xba\x9d\xe3" +
+	"_\x92\xdb\xc6c\xef7\xc6#\xfb~\xbbt\xf8\x9f;" +
+	"\xfa\xf7~!\xb6o\x99\xe0\x14\x08\x91g\\y\xb7<" +
+	"\xf7J|l\xf6\x95\xcf\"\x06\x0c\xec\xb8\xbd\xf2\x9d\xa6" +
+	"\x17\xe2G\xa6\x9c|\xe2\xca\xc3\xf2\x19\xda\xf9\xf4\x95(" +
+	"\x12\x8e\xcf{F[\xb2\xf0\xd4\x0b\xfc\x12\x1b]t\x03" +
+	"\".\\\xc1\xcb\xeb>|\xbd\xc7\xdcA/\x1aR\x85" +
+	".a\xad\x8b\x8a\xd6\x0d\xb4\xc3S\xb9\xe5\x93\x06\x8c\xba" +
+	"c;?B\x9b>\xc2~\xec\xf0\xed\xe0=_\xdd\xd4" +
+	"\xb7\xeee\x8e\x87\\\x94\x87~\xfa\xcd\xeb\x87.[~" +
+	"p\x87\xce]\xba hw\xd1#y\xc8\x85s[|" +
+	"c\xe1\x15?\xfe\xbf\xafvpl3\xa1\x88\xc2\x8c\xb3" +
+	"\xee\xd7\x95\xffZ\xa8\xbe\xc2\xef\xdc\xd0\"\xfa\xe8\xe8\"" +
+	"\x9c\xd4\xc0W\xdeO\xdd\xfd\xf9\xfd\xaf\xf0\x93r\x17Q" +
+	"\xb40\x9bv\xb8\xf5\xf2\xf0\xefo\\\xd8\x163Bs" +
+	"\x11\xc5\x90\xad\xb4\xc3\xe8\xed\xaf\x0c\x7f$r\xec\x95x" +
+	"\xc6\xa3\xfb\xb3\xa1\xe8\x98\xbc\xb9\x08\x9f\xd9T\x14EV" +
+	"\x9a\xf9\xd2\x82-\xad\x83z\xbe\x1aOsz\x1e6\x15" +
+	"\xff(o+\xc6\xbf\xb6\x16\xe3\x06\x85G\xa4\xff\xef\xa9" +
+	"\xcc\xb1\xaf&\xa8Xw\xc9\xdd\xf2\xec\x12\xec8\xa3d" +
+	"\xb2\xbc\x14\xff\x8a\xf6\x9cr\xe0\xe7#\x1dS_\xe5\x88" +
+	"\xa0\x96P\"\xd4\xbd\xd8\x10~\xf6\xd2\xb9\xaf&Hs" +
+	"w\xc9S\xe60()\x87|qV\xf4\xdc\xb3\xe25" +
+	"\x83K\xa9J\x9a]B\xd7\xaa\x96\xe0\x84\xfe>2\xf7" +
+	"\x83\x9b\xfbn\x7f-aBgJv\xc9\x8eR\x0a\xa0" +
+	"J'\xcbC\xf1\xafh\xaf\x0d/\\\x95\xf6\xea\x15;" +
+	"c4@)\x1d\xad\x7f)Rn\xe9\xa0[\xa7\xff\xb3" +
+	"\xf6\xa6\x9d\x1c\xcfO,\xa5<_w\xa2\xf9\xb7k\x1e" +
+	"Y\x13\xf3\xe8\xd0R}\xdb\xe8\xa3\x7fy\xa3\xe2\xb9\xba" +
+	"\x09=w\xc5\xa80w\xa9\xbeo\xa5\xc8\x13\xed\xb3\x0e" +
+	"\x9dpL\xaf\xdf\x15#\xeeJ)4\xdaA\x87x\xe9" +
+	"d\xc1\x1d\x9eK\xdfy\x9d\xb8\xb3\xac!:\xf4\x1eG" +
+	"\xe8\x10\xeb\x1e\xe9\xfdm\xbd\xb8|w\xc2j'\x96\xbd" +
+	"$\x97\x97QQQ6Y^\x88\x7fE\xcb6}\xb3" +
+	"hT\xe1\xc1\xdd1\xf8\xbbL\xa7]\x19\xbe\xef\xf9>" +
+	"\xae\xdfU\x8c\xfbx7\x8fMZ\xcb\xe8\xf9X]\x86" +
+	"\xaf\x13\xdf:p\xdb\xf4\xbd_&\xbe\xeeD\xd9s\xf2" +
+	"\xe92*\xf1\xca&\x83\xfc\xc6$|_\xfd\xbfN\x9d" +
+	"Y\xbc\xbb\xf8\xcf\xdcvo\x9aDA\xe3\xe3}\x9f\x1f" +
+	" \xbbg\xf1\xbf\xac\x99D\xc9z\xf9\xfb'+{W" +
+	"/\xdb\xc3\xcfq\xe9$*\xa6Z'\xe1\x1c\x95\xa5K" +
+	"\x1fh9\xb5&\xa6\xc3\xd6I\x94\xaa;h\x87\xdf\xdc" +
+	"\xf2\xfe\xe7\xd9G\x1f\xdb\xc3S\xb5c\x12E?Gh" +
+	"\x87\x92K\xbf\xdc\xf2\xd9\x9e\xca\xbd\xdc\xcb\x1d\x93\xa9\x8e" +
+	"\xf8~\xc4\x9e\xea\x1bg.\xde\xcbc\xd9\x13\x93\xd0V" +
+	"8I\x9f\xcc\x8e\xbc\x16>p\xcb\xb4\xb6\x84\xe5\xf7\x99" +
+	"|\xbf\xdc\x7f2\xc5\x80\x93\xf7\xc8\xab\xf1\xaf\xe8\xf0\xfd" +
+	"\x93'\x9f\x1a\xdd\xf0\x96\xad\xe8j\x9e\xfc\xa6\xdcJ\x1f" +
+	"X6\x19\x09\x9b\xff\xf5\x17pI\xf3\xe6\xb78\xbd\xd5" +
+	"1\x99j\x95/^\\\xdc\xb8\xe7\xcd\xedo\xf1\xeb}" +
+	"c2\x15\xec\xfb&\xe3\xa4\xbe\x8c\xbew\xfb\x88c\x17" +
+	"\xed\xe3;\x9c\x99Ly\xc41\x05;|}\xef\xa6\x1d" +
+	"\x17\xdct\xcf>b+qs\xa7<'\x0f\x9f\x823" +
+	"\x19:\x05\xcf\xcf\xf6\xec\xd6\x1e\xbf\x17\x0f\xee\xe3\xf1\xfa" +
+	"\xce)t\xb86:\xdc\xde\xa1\xf3\xa6\x8c\x18-\xfd%" +
+	"\xc6\xfe\x9dB't\x82vx\xfd\xe2\xf7\x87\\~\xdd" +
+	"\xfew\xf8\x11\xfa\x94S\xd4\xd4\xb7\x1c;\x1c\xf8\xe3\xd5" +
+	"E+o\xfe\xf8\x1d~\x84q\xe5\xf4\xe8L\xa4\x1d\xfe" +
+	"\x9c\x92\xf5\xf6U\xafw\xc4tP\xca\xa9*\xf2\xd1\x0e" +
+	"7\xf5<\"\x94??\xe4]\xce\x0e\\Y\x8ev\xe0" +
+	"\xd9_\x1f\x18:1%\xff][M\xd4X~\xb7\x1c" +
+	")\xa7X\xb3\x9c\"\x96\x15\x7f\x8e\xbe\xfd\xdd\xbb\xda~" +
+	"k\x98\x82}\x15=\x91\xea\xc1w\x07\xbe\xf3u\xe5_" +
+	"\xf7\xc7\x1c\xcd\x0a:\xc5\x1d\x15\xd4l\xdc\xb4\xeb\x85\xbb" +
+	"\xde\x17?\xe0\xa7x\xa8\x82b\xc7\xe3\xb4\x83\xeb\xfeA" +
+	"\xa7\xee\xfbf\xce\x07\x09\xbc\xd2\x7f\xea\x9b\xf2\xd0\xa98" +
+	"\x9f\xdc\xa9+\xe4\x08\xfe\x15myx\xdf\x90\xad\xff\xe7" +
+	"\xf9\xc8\x16\xff\xcd\x9dzX\xf6M\xa5\xc2r*\x9d\xb6" +
+	"cl\xe1\xc9\xfd\x0b\x85\xbfr\xd3\xdeVI\xa7\xfd\xc6" +
+	"57_\xf3\xf5\x9c\xe7\xffJ\xdc\x17X\x02c}%" +
+	"=\x1d\x1b+\x91\xd1\xfa\xcczi\xfa\x15+\x07\xb6\xf3" +
+	"b\xcbQE;\xa4W\xe1\xbcw:n\x0d\xaf\xd9^" +
+	"\xd8\xce\xdb\xcb\x13\xaa\x8e\xe1\xde\xd0\xdf\xff\xfe\xf4TG" +
+	"\xd5\x90\xcav\x1e\xf2*U\x14\xf26V\xe1\x1b\xa2\xc7" +
+	"V?\xf3\xc3\xe6{\xdbc\xfc\x11UT\x87~HG" +
+	"8;m\xd6[\xbf\xbf\xef\xff\xday-|\xb2\x8a\xd2" +
+	"\xf6\x0c\xed\xb0p\xdb\xf4\xa9s\xd6\xce8\xc8\x1d\xd0\xfe" +
+	"WQ5\xb1\xc5\xb1\xed\xc2\x7f\xdc\xb9\xecc\x04\xe4\x82" +
+	"\xb1\xf1iW\xa1\xb1\x99~\x15\xbe\xfb\xca\x7f\xe6~\xfe" +
+	"\xbbi_\x7f\xcc\xbf\xdbw\x15\x1dz\xe1U8\xf4\xfe" +
+	"37\xb5\xdd\xb6\xc1\xf5\x09'\xcfW\xe3\xef)\xd1\x9b" +
+	"\xeb\x1e\xfa\xd5=}\x1e\xfe$\x86t\xcdW\xdd\x8e\xcf" +
+	"\xae\xa4\x83?\xbf{G\xb0\xe0\xc5\x1f>\xe1Iw\xf2" +
+	"*\xca\xf8g\xe8\xe0\xbf\xeb\xdf\xabq\xc7\xf7?\xc5t" +
+	"\xe8?\x8dv\xc8\x9d\xe6\"p\xb6\xff\x96w&\xa7\x96" +
+	"vX\xef.\x9bF\xe5\xce\xc8E\xbb\xce\xef\x95Y\xd7" +
+	"\xc1\xcdj\xf4\xb4\x1c\xfc\xa5b\xcb\xb1\xb3\xcdW=\xd8" +
+	"\xc1\x0f\xd9wZ\x859d\xb4\xf6\xb9/\xc1sc\xe8" +
+	"\xd3\x18\xdb\x7f\x1a\x95vn\xdaa\xfe\xba\x8a\xef\xa7W" +
+	".\xfa\x8c'\xc9\xc2it\xbf\x96\xd2\x0eo\x86\xbd\x93" +
+	"\xfe\xd5_<\xc4o\xe8&\xfd\x15\xdb\xa6\xe1\xba\xfb\x8d" +
+	")\xb8z\xf0G\xe9\x87\xe2\xcf\x94\x93z\xb2\xaa\x0f\xca" +
+	"\x03\xab\xe9J\xab)z8\xfb\xd8\x87\x9f\xcfj\xad:" +
+	"\xc4\xbfon\x8d\x0eDk\xf0}\x07\xaf\xcez\xae\xf2" +
+	"\x925\x87\xb8\xdd][CE\xdd\x8f\x8b\x9dy\x1b\xaf" +
+	"\xbc\xfd\xb0\xad\x99\xbd\xac\xe6\x98\xbc\xaa\x86\x9e\xf4\x1a\x94" +
+	"S\x1f\xdf\xdb\xa3f\\\xe3\xd7\x9f\xf3\x0b\x1fXKu" +
+	"\xd5\xf0Z|\xcf\x9f^>\xd4\xde/u\xf8\x17q\xae" +
+	")\x8ab\x94\xda]\xb2\xaf\x16\xffRkq\x89\x13\xcf" +
+	"\x0c>\xfd\x87\xdd\xf5_\xf0\x83\x1d\xa9\xa5T<\x8e\x83" +
+	"\x9d\xf1\xde\xf9\xd3\xab\xcb\x96\x7f\xa1\xa3;\xfas\xfat" +
+	"\xba\xa6>\xd3\xf1]\xe3\xb7\xf4\xfdJn\xbe\xec\xff\xb8" +
+	"5\x8d\x99N\x81\xe1\xc1\x82Y\xcb^\xaa\xf8\xd5W1" +
+	"<1\x9d\x9e\xb7\\\xfa\xe8\xc8\xdf\xca{\xeb\xaf]\xf3" +
+	"U\xbc\xf5A%V\xd9\xf4\x83\xb2{:\x85\xf9\xd3)" +
+	"u\x9fZ\xfed\x9f\x9b\x85\xfeG\xf9\xcd\x9a=\x93\xee" +
+	"\xa6:\x13W\x92\xe3}\xb8\xd7\xddk\x96\x1c\x8d\x1fN" +
+	"\xf7\x95\xcd<(\xef\x9bIA\xed\xcc=8\xdc\x7f\xaf" +
+	"\xab\x1a\xa3\xd6\x1d?\x9a \xa4\xd6\xcc\xfa\xa7\xbc~\x16" +
+	"5\x17g\xed\x91\xfb\xccF!5aX\xf5\x87\x1f\xbd" +
+	"<\xecX\"\xb2\x9a\xf5\x9c\xec\x98M\xbd4\xb3\xf7\x88" +
+	"r\xeb\x1c\xec=\xe9\xef\xcf\xfe\xe1\xee\xc5\x0f\x1c\xe3\xac" +
+	"\xca\xc69\xd7 I~]\xda\x91:\xf2\xf0\xb7\xc78" +
+	"b\xcd\x9eC\xcfA\xeb]7,w\xfd\xad\xee\x9bx" +
+	"\x06\xa0{V6g\x97\\\x85C\xcb\xe5s\xbe$\x10" +
+	"\xbd \xe3\xc7/\xff5\xfd\xb3\xe3<\xa3\xf5\xbf\x96\"" +
+	"\x85\xdck\x91\xb27\xbc\xe3.n\xeb}\xfb\xdfq\xb4" +
+	"\x1e\xf1|[v\xed{\xb2\xfbZJ\xd9k?\x15\x08" +
+	"D/\xff\xa9\xe3\x92\x0b+\xe6\x7fk\xf8\x94\x0d\xb86" +
+	"O\x87k\xf3\x90\xb4\xa1?\x09\x07\xee}\xb4\xfd\x84\xad" +
+	"\xf9\xb6u\xdeay\xe7<\xea \x99G\x0d\xb2\x01\x85" +
+	"\x1bf\xd5W\xe7\x7f\x97\x80h\xf7]wXn\xbf\x8e" +
+	"\xda\xfe\xd7\xd5\x13\x88f\xb5\x7fy\xa5vK\xf4;\x9e" +
+	"CN_G\xe5%(\xb8\x8e\x8f\xdf\xaa\xe8H?\x18" +
+	"\xfa\x9e\xb8/4\xe5\xe5@E\xe7t\xda\xe1\xbb-\x9f" +
+	"\x1f\xcc\x9b\xf3\xf8\xf7<\xf7V\xe9\x1df\xd3\x0e\xef\xf5" +
+	"\x1c\xd0rpv\xf6\xc9\x84\x9d[\xa5\xec\x92\xd7(T" +
+	"\x0a*+@^Y\x87;Wsp\xee\xee+_X" +
+	"\x98\xd8{a\xddSrs\x1d\xf56\xd4\xedI\x91\xd7" +
+	"\xaa\xd8\xfb\xa1\x13\xef\x9c]Q\xb5\xffd\x8c\xcfV\xa5" +
+	"\xdb\xb0R\xc5\x97_\xf7\xc7\xbfmY\xfc\x8f\xf3N%" +
+	"\x10b\xa3zX\xde\xaaR\x7f\xa1:\x0d-\xeb\x80\xf6" +
+	"\xf4\xba\xfd\xc7O%\xbc\xb7M}T\xdeO;\xeeS" +
+	"'\xcb'\xe9k\xdd\xc5s\x9aV\xb4\x8c\xfa\x17\xc7^" +
+	"\x1d*e\"\xe5\xa3W\xbf=\xbd\xf2\xde\xd3\x9c0m" +
+	"S\xa90\xcd\xa9\xbavV\xc9\xado\x9f\x8eg\x08Q" +
+	"\x9f\xc3ay\x87Ju\xa9z92\xc4\x13\xc5}\xee" +
+	"\xdb\xb9\xc4q\x86cS\xa9\xe1n\x1cg\xf5;K\x9f" +
+	"\x19\xd7o\xd8\x19\x1e&C\x03\x95\x98\xe9\x0d\x8b\x09\xfc" +
+	"\xb4\xb7\xf6\xa2\x15?\xbetFG\xed\xf4\xc9\xa5\x0dT" +
+	"\x98\xb46 EV\xaa?\x17o\xfa\xee\x87\xb3\x1c\xd8" +
+	"\xdb\xd8@\xe7\xfe\x87\xf3\xb3\x1c;W\xdf\x1e\x8dg1" +
+	"\xea\xf7]\xd3\xf0\xa6\xbc\xbe\x81:\xc2\x1a\x828\xc3\xd2" +
+	"\xcf\x8f\xbc\xbaa\xe2\x9eh\x02\xc1r\x17<'\x0f_" +
+	"@1\xdd\x82\xc9\xb2{\x81\x93\x0c\x8b\xceW<Z0" +
+	"\xd4<B\xf4(M\x81\xa6\xc2REm\x0c\x06Fx" +
+	"}!\x95\xb6\x0f\xae\xceVBJc\xd8\xec'\xe8\xfd" +
+	"jT\xc5\xd3\xa0z\xa7\xd5]\xefT=Z5\x80\xfb" +
+	"b1\x85\x90\x14 D\xda\x9aG\x88\xfbO\"\xb8_" +
+	"\x16@\x02\xa0\xab\x95\xb6a\xe3\x16\x11\xdc\xaf\x09\x00B" +
+	"\x16\xaaiiG1!\xee\x17Ep\xef\x16@\x12\x85" +
+	",\x10\x09\x91v\x16\x12\xe2~Y\x04\xf7^\x01\xa4\x14" +
+	"1\x0bR\x08\x91\xde\xc8!\xc4\xfd\x9a\x08\xeeO\x04\x90" +
+	"\x1c\x03\xb2\xc0A\x88\xd4\x8e\x8f\x7f \x82\xfb3\x01\xa4" +
+	"\x1e)Y\xd0\x83\x10\xa9\x03\x1f? \x82\xfb\x0b\x012" +
+	"\x02J\xa3\x0a\xbd\x88\x00\xbd\x08d,\xf0\x05\xbc\xec?" +
+	"-\xf5!%\xa0\xa9^H%\x02\xa4\x12p\x85|\xf5" +
+	"\x0dZ\x98\xfd\xec\\\xe4S\xa07\x81j\x11hSo" +
+	"\x02-\x8d\x11M\xa9\xf3\xab\x00D\x00\xc0'T%\x1c" +
+	"\x0c\xb0'\x12\xe8\xa8\xd6E\xeak}\x81\x05#\x16\x87" +
+	"|\x9a:\xb8F\xcd\x0eG\xfc\x9aE\xc7\x94\x18z/" +
+	"RC\xbe\xf9\xcd\xe5\x81\xb0\xa6\x04<\xd8;\x1cq\xfa" +
+	"\xb5\xb0;\xc5$jz?B\xdc\xa9\"\xb8\xb3\x04\x10" +
+	"\x83\x0b\xd84\xe2\xc7+\x8e\xf8\xfc^54\"\xd8\xa4" +
+	"\x06f\xfbT\xbf\x97\x8e\xe5\xd7\xc2\x84\x1f\xab\xd8\x1a\xab" +
+	"\xc5\x13\x0ch\xa1\xa0\x1f$K\xea\x13\x00)qIl" +
+	"\xe8\x86\xa0_\x0d\x0f\xaeVB\x8a\xc8\xf1E,\xff\x84" +
+	"Um\xa2\xc7o\xbb\x8e\x1c\xeb\xddN\xc5\xe3\x87L\x0b" +
+	"\x9c\x13\x80L\x1bRr$\xf2\xa9\xa1\xc1\xd5J\x06r" +
+	"$?f\x9e5f\xcc\x9e\x9bC\x81\xb1\x04\xbf\x18\xac" +
+	"Cf\xed%:\x081\xc3F\xc0\x1c\xba\x92;\x8f\x08" +
+	"R\x99\x13\xc0\x84\x94\xc0\xcc\x16i\x1c\xfe6\xdc\x09\x82" +
+	"\x09\xb4\x81\x19E\xd2\xc0B\"H}\x9c\x19a\xdf\x0d" +
+	"j\x11d\x84T\xc5[\x04.\xaf\xaf^\x0dkEP" +
+	"\x0d\x09\xfbT\xa3.\x8c\xa8a-\x18\xb2\xd6\xc56*" +
+	"f\xa7*\x08q\xf7\x12\xc1}\x91\x00Q\xd6\x93\x10\x02" +
+	"\x92e\xe2\xc7\xed\x16c,v\x82y\xc2!\xdd\xc89" +
+	"\x11\xce\xd8\x83\x99\x8a6%\x18\xd6F(\xa1zc\x9e" +
+	"\x90tS=J\x13\x9c\x9f\"\x12\x80\xf3\x933QX" +
+	"U\xfc\xfa\x84 \x19\x0f\xf9Uo\xbdA\x96x\x1eb" +
+	"\xfc;X\x80\x165\xa0\x85|j\x98\x1d\xd7LK\xbf" +
+	"\x13\xc0\xc6x\xc2\xb0CV\xa2\xf3\xfd\x08_`~P" +
+	"_\x93\xa8%e*\xec\x04\x99\x16(\x8b\xe3T\x83\xbd" +
+	"\xa6\x04]~\xb5<0?\x88,\x96e\x8e\xb4\x14\x8f" +
+	"\xee\x12\x11\xdc\xb7p\xf2pY>!\xee\x1bEp\xdf" +
+	"&\x80$\x18\x02\xb1\x15\x17v\x93\x08\xee;Q \x8a" +
+	"\xba@\\YC\x88\xfb6\x11\xdc\xf7\xa0@L\xd1\x05" +
+	"\xe2j\x14sw\x8a\xe0\xbeO\x00\xd1g\xca\xb5l\xbf" +
+	"R\xa7\xfaM)g\xcc\xcf\xdcUO\xb0\xb1)\x18P" +
+	"\x03\x044\xd6\xd6\x95\x1c\xd3\xf7\"\xc4\xd8\x95\xe9\x83s" +
+	"b\xa28\xd9\xa4\xf8\xfd\xc1\xc5\xb5\xcda\x8f\xe2\xf7\x9b" +
+	"\x82\xc4\x8e\xe9\x87\x08\x10\x0d\x1b\xfd\x90\xe9c%r\xbc" +
+	"J*\xf6\x07\xebF\xe0\x01\x1c\xec\xaa\x8e\xd5Y\xb1\xb2" +
+	"\xd6\xef\x0bk\x8c\x09\xc2\x09<h\x0cV\x11\xac\x1b\x11" +
+	"\x8a\x04L\xb9\xcdO\xaf\xd0Z\xaf+\x18\xd1\x9a\"\x1a" +
+	"\xa4\x13\x01\xd2\x93\xaf\xd8\x87\xaf\xf3\xfbk\xd5@\x18u" +
+	"j\x8d\x1a\xce\xe8D\x19\x04\xd4\xc5\x93\xf4\x1f\xba\x14\xde" +
+	"u\xfa\x0b@\xb2P\xb8\xbd8`\x07\x98q\x80f;" +
+	"t\xb7\x8f\xb11\xd3H\x93?\xa8x\x91\xf0\x094\x8f" +
+	"\x13\x1cM\x91:\xbf/\xdc`'\xbcyr\xaaK\x9a" +
+	"\x82!\xcd\xe6\xbd\xc6\xb6\x18t)\x0f\xcc\x07z\xc8J" +
+	"\xd90\xf2>\xc8#\xa4v/\x88P\xfb\x01X\xe7L" +
+	"\xde\x0f\xfd\x08\xa9}\x1b\xdb\x0f\x80u\xd4\xe4\x0f!\x9f" +
+	"\x90\xdaw\xb1\xfd\x13\x10\x00\xf4\xc3&\xb7C!!\xb5" +
+	"\x1f`\xf3g`\x01\x10\xb9\x03\x8a\x09\xa9=\x80\xed_" +
+	"`\xbb\x03(\x06\x91\x0fA\x1d!\xb5\x9fa\xfb7`" +
+	"\xc1\x10\xf9(\\CH\xedW\xd8\x9e\"\x08 9\x85" +
+	",j\xae\x82PCH\x8d Bm/lN\x15\xb3" +
+	" \x95\x109M\xa8 \xa46\x15\xdb\xb3\xb0=\x0d\xb2" +
+	" \x8d\x10Y\xa2\xed\x99\xd8~1\xb6\xf7\x84,\xe8I" +
+	"\x88\xdcW\xc0\xd9ga\xfb\x00l?\xcf\x91\x05\xe7\x11" +
+	"\"\xf7\xa7\xfd/\xc6\xf6\xb1\xd8\xde\xabG\x16\xf4\"D" +
+	"\x1e#\xe0\xf4Ga{%\xb6\xa7;\xb3 \x1dM&" +
+	"\xe1zBj\xa7`\xbb\x17\xdb{\x0bY\xd0\x1b\x0da" +
+	"\x01\xc9p-\xb67`{Fj\x16d\xa0YL\xdb" +
+	"\xaf\xc3v?\xb6g\xa6fA&!\xb2O\xc0\xe56" +
+	"`\xbb&\xc4\x89\x01^<\x05\x17\x07\xd4\x90)zP" +
+	"\x09\xa8^\x06eZ\x9aB\xc1z<\x8c\xec0\x19\xff" +
+	"\xaf%N\xdf\x0d*\xa4\x11\x01\xd2x\x19&j\x9c\xd0" +
+	"7\x8d0C\xe8{B\xaa\xa2\xa9\xde\x89(\xe9\x1cD" +
+	"\x00\x07\x81\xa8\xfe\xba\x89\x1a\x8a\x12\xd6\xe6\xf5\x85=!" +
+	"U\xa5m\xc6<\xb2)\xc0a\xc8\xb0\x13\x01\xd4\xe2i" +
+	"PB\xf5\xbc\xea1}\xbbl\x16J\x93R\xe7\xf3\xfb" +
+	"H\x86\xc6\xa9(\xe3qWX\x0b\xf9<\x9a\x05(u" +
+	"\x08\xca\xde\xab\xffw\xbaJ\xc4%Z\x17\xd29\x12V" +
+	"\xeaU&\xc9\x92\xa1\x07\x9f!\xf2p\x1dI\x04\xf4L" +
+	"\x03)\x18pT\xc7\x8f6\xc3\x9e\xb3\x98\xa0\xf3\xb3\xd3" +
+	"\xb1\xf9\xd6H\xd9\xb4\x17dZ\xe6\x98=\x1c\x8c\x97(" +
+	"\x09\xc8\xda\x10\x15\xd3C\xaa:\xa2^\xd5\x06\xd7\xb8\xd4" +
+	"\x04\x11\xde\xed\x15\xd0Qt\x1cg\x0b|x\xe1\x15n" +
+	"P\xf2\xc7\\\x96\xa0\x0b\x0cpP\xe9\xcbh\xf4ia" +
+	"\x94Z\x17\x99\xcf\xaf\xbd\x81\x10\xf7}\"\xb8\x1f\xe3\xa0" +
+	"\xc1\xfa:B\xdc\x8f\x88\xe0~\x06\xe5\x15\xe8\xd0`#" +
+	"j\xd9\xc7Dp\xff\x09\xa1A\x8a\x0e\x0d6\x85\x08q" +
+	"?#\x82\xfbE\x14U\x0e\x1d\x1al\xad\xb1,-\xc9" +
+	"\xd1C\xb7\x95v\\cYU\xd1\xb0\xa6\x84\xb4\xe9\xbe" +
+	"F\xe2R\x83\x11\xad\xca\xe2\xb9F\xb51\x18j.n" +
+	"&NM\x0d\xb3\x13\x97\xd1\xe4\xf3Z]<M\x91*" +
+	"\x9f\xdf\xef#\xd9\x9e`\x88;&hpL\xf2\xf9U" +
+	"\x021}kUO0@Dn\x80\xb8m\x9a\x18\xf1" +
+	"\xfa\xb4\x1a\xb5)\x18\x02-\x8e6\xb8\xe2{Dp?" +
+	"\"\x00#\xcd\x83\xb8\xb6u\xc6\x82\x19i\xb6\xe6\x1b\xf6" +
+	"\xe6\xdb\x9c\x19\xd9\x86;\xb3\xdb0\x0eS\x06\xe8\xa4\xe9" +
+	"\xc0\x03\xf1\x89\x08\xee\xaf\x904\x03u\xd2\x1c\xc1\x9e\x9f" +
+	"\x89\xe0\xfeF\x80\x8cP0\xa8\xc5M\xd5G\xd7d\x9e" +
+	"q\xd3\xed\xa9\x9fqCZ\x98?\x9b\x99o\xfa\xcf." +
+	"Op\x91\x1a\xd2\xac\xdfM\x97\xbe!\"l\x04P\x9c" +
+	"\\L4\xbd\x0d,F\x90^\x03\xa8%\xc32w\x80" +
+	"%[H'\xd0\"9\x82\x96\x0c\xf3\"\x03\xf39J" +
+	"\xedh\xc9\xecs\x82\xc0<\xcfV\x04\\\xday\x0d\x11" +
+	"\xa4mN\x10M\x9f8\xb0\\DiS\x05\x11\xa4\x0d" +
+	"N\xb0\x12u\x80\x85;\xa5\xb5\xc5D\x90V9\xc1a" +
+	"\xe6\x03\x00s\x8c#\xd6\x15\xa4\x88\x13z\x98N-`" +
+	"\xce~\xc9\x87\xcf\xcdu\x82\xd3\x0cx\x03\x8b\xbeJn" +
+	"|_\xb9\xd3\xa5\x0b\xf3\"\x1d\x86\x17A\xd4\x17.\xa5" +
+	"T#\xa2\xaa\x15\xc5\xd8EE\xa6=[d\xec\x0cm" +
+	"ilRBj\x91.\x8f=>\xad\x99\xf6\xb4\xb1\xca" +
+	",\xebD\xab\xd6\x95\x8fe\x95\xc5oC\x09\x15\xfe%" +
+	"\xaa\xcf\xef\xf4\x05\xeau\xa3\x92\xb1n\x19\xb2n\x91\x08" +
+	"\xeeJ\x8bu\xcb\x91u\xa7\x88\xe0\x9e\xce\xb1\xae\x1bY" +
+	"\xb7R\x04\xf7,!\xd6A\x11mRC\xd5j\xc8\x17" +
+	"$\xe0e\x071[\x0bj\x8a\xdfT\x84v\x92\x0a\xb1" +
+	"m\xa7\xa0\xd1\xd6b2\xfd\xabq\x16\x93\xadM\xcf\xf0" +
+	"z\xaa9\xf8P\\\xed`\x11\xdc\xa38!6\x1c\x1b" +
+	"\x87\x88\xe0\xbe4\xde\x0f\x13\xf6z\xfd\xc94P\xbcq" +
+	"\xb6X\xf1i\xff\xaeq\x16\xbb\x8a\xfa\xff\xa0g\"\xc6" +
+	"\x98\xb5\x9be\x0d\xa7\x7f\x99\x09E\x00\xe1\xba\x99\x82h" +
+	"\xefk\xb1\xdc\x03:\xef\x9bfW\xa69\xb8\x82$\xb8" +
+	"V\x04\xf7\x12\x8e\xea\x11\x94eM\"\xb8o\xe4\xac\xca" +
+	"\xe6\x1a\xce\xfedV\xe5\xb2b\xcb\xfe\xccPB\xf5\x16" +
+	";\xb0D\x1cC\x80\xf9}\xa8\xb6 \xd3J\xc84\x88" +
+	"\xe15\\\\\x04\x16\x80d\xe5W\xe8\x0bj\xa9C%" +
+	"\x11\xa8\x87L+W'\xc9\xbe\xa8\x1e\xbf\x12R\xbd%" +
+	"\x06V\xc2\xd3\x89\xa7\xc9f\xa5\x0d\xdcJU\xdc\xad\xeb" +
+	"Dp\xfb-\x7f\xa2\x0f;zEp7q\x8a\xa0\x11" +
+	"I\xd2 \x82[\x8bcDg\xd8\x02\xa6\x19(+\xba" +
+	"\xe9\xda\xb3\x8c\xba\xf9\xc1\x04\xf3\xb1SS\x971]'" +
+	"\xbb\xad\xf3=\xb3\xa6\xba\x83\xe5\x92\x83/\xd3\x03\xa4x" +
+	"<j8l\x01!\xee\xe8\x16[G\xd7<\xb9\x85\xd6" +
+	"\xc9\xed\xc2O\x9a \x13uI[\xa3\x86\x9d\x11?U" +
+	"\xe7\xbd\xe8\xc6\xf4/\xa4l\xd1\xe7\x1aB@\x90\xa4:" +
+	"B\\\xe1H]X\xd5\xa2\xea\x12-\xa4L\x09\xfa\x89" +
+	"\xa8\x86\xa3\x81\xa06\x11-<\xe2\x0c\x86\x9a\xbb\xe5\xb7" +
+	"IB~k\xe9\x96\xe3\xc2\x0e\xbd\xfd\xe2\xf3i\xf9\x1a" +
+	"\xec\x84-/\x9c\xc2\xbc\xed\xd2\xb9{\xa04\x14l\xaa" +
+	"\x0b.\xc1E9\x95nH\xd8\xfc$\x126\xd6\x09d" +
+	"\x87\x8b\xcb\x02Z\xa8y\xaa\xd3\x17\xf0\xe2\x1e\xa5\xd2=" +
+	"\x92\xf2\xe8Z\xd3\xf2\x08\xc9\xa8\xf3\x07\xeb2\xb4\x90\xaa" +
+	"\xc6?\\\x1d\xf2\x05<\xbe&\xc5O\xe2\\\xfe9v" +
+	".\xff\x1c\x0e\x882a\xb4#\xc7\xf2\xf9\x1bF\xb7\xb4" +
+	"3\x8fw\xf9\x83\xe1\xf2\xcf7\\\xfe\x88\xea\x1c\x82\x8e" +
+	"\xd5\xda\xf2\x0cT\xf7.\xda\xda\xa2\xee\xf2\xdf\x87\x0c\xbb" +
+	"Ww\xf9;#>\x93Y\x9d\xf5\xdc\xdfM>/\xa4" +
+	"\x10\x01RH\x1c\xb1\xb4\xe0\x02\xd5<\xeb\x19\x910g" +
+	"\x9f\xd6\x87\x82\x91\xa6p2\xb7S\x02\xaf\x19\xce\x98\xff" +
+	"\x80\xd3\xc6\xa0\xf6T_\x80\x8aE\x8fO\xd4\x9a\xbb\x01" +
+	"\x8e\x8b9c\x82!\x8c\xf5\xc5\x06b~\x92\x93\x89\x1b" +
+	"\x0a9\x0b\x83\xc5X6\xa21\xf1\xa4\x08\xee-H\xf0" +
+	"\x14\x9d\xe0\x9bC\xd6\xc6\xc6FP\x16F\x94\x80\x16i" +
+	"d\xbc\xdd\xe2Q}T\xe0\x1b\xffw-R\xfc\x11\xcb" +
+	"\x88\x88\xd6\xa1\xed\xa3\x86\xaaI6\xa2\x1a/\x9cG\x04" +
+	"8\xcfj\xaf%\xd9h)X\xed]\x9c\xfe\x05>\xbf" +
+	"?\x99\xef\xae$\x18\x98\xef\x0b\xa8\x8dj \xc1\xa4\xc8" +
+	"\xb1\xa1Z\xa1\x1d\xd5\xae7\x08\xf42G\xb5m\xf9\x06" +
+	"?\xbf\xcb\xb1\xe9\xbeb\x83\xf9>\xe0\xd8t?R\xed" +
+	"]=\\\xc5\xab\x998\x93?\x89\x7f \x93\xe5\xd9\x1b" +
+	"\x16FHU<\x0d\x16Z3oK\xe9?\xc7\x07\xa6" +
+	"\xa2\xc6\xff'\x92l\xadVU\xfc\x09fD2\x88a" +
+	"g'\x9f\xbb\xd2\xd1Q\x16;\x0aL\x94\xfd\x82\x90C" +
+	"b$\xcbF)\xf2\xfe\x83f\xec\xd4\x1du\xc8&g" +
+	"3^w]\xd9\xc62\x91\x0bc\x82v\xa8`\xect" +
+	"\xc5\x0c\xea(\x1d\xe1\x0966\xfa\xb4\x04_\xa9eQ" +
+	"\x04\x02\xaa\xbfDi\xca\xa6VJ\\\x14\xa1\x82\x0b\x18" +
+	"0\xe6mEF\xbbE\x04\xf7]\x9c\x88]\x15\xb2b" +
+	"\x03L\xc4\xaeA.\xbfK\x04\xf7:\x8ew\xd7\xe6\x1b" +
+	"\xc7\xe1O\x0258|Ao\x15\xf5s1\x03\xf8\x1c" +
+	"\x0f\xad+\xa4h(\x02\x98hEy\xc1\x99\x19\xe6\xf5" +
+	"\x83$f\x86\xae\xfeF4\x05\xc3\x16\xe6\xef2\x1ea" +
+	"\xc7\xb5\xe7\xae\xd6\x8d\x1d\xa8\xa4!'wD\x0dA<" +
+	"\xf5\x8b\xedb8\x15\\\xb8\x86Q\x7f\xe5\xf5V\xb8\x86" +
+	"Q\x7fu\x05O}!\x8e\xfa\x8f\x08\x89\x91\x1a;o" +
+	"\x9d2_SC\x93\x14\x0f\xc9\x88\xe9J\x9bk\xd5\x85" +
+	"\xd8\x95Y\x8a\x14\xb4's\xb9\x98'\xa1,\x03q@" +
+	"\xdcB\xf3\xec\x16\x9ag\xf1\x1e\xd8\xc6\xaa\x0c\x11\xb9\xb2" +
+	"\x90\xe3G\xe6uYUhQ\xe4\x17\x87\xe4\x939E" +
+	"\x92\x81\xdd_\x12\xa7\x8a\xe5\xb1\xc5\x0dA\xa5\xd1gk" +
+	")\xf2\x0c\xd6d@\"\x02h1\x9a7v:w^" +
+	"*\xa1z\x16\x8e\xfdE\xf1XKx\xb3h|F\x8c" +
+	"D1|\x8e\x13=.\x7f\x19\xdb\xe3\xae\x124l\xd1" +
+	"ZqWh\x8d%h\x14\xf2h\xcdH\xd0h\xab\xe3" +
+	"t#K\xd0\xd8_c\xe9\xc6\x0c\xad\xb9\xc9\xd6\x1ek" +
+	"\xd1B\x91\xb0\xa6Z\x9c\xd2\xa8\x84\x17$3B|\x81" +
+	"\x065\xe4\xd3\xa6\x11g\xc0\xdfl\xe9\xd6`\xc0\xeb\xd3" +
+	"|A\x02\x81d\xe9\x00\x13C\xd0\x89\xe3\xa6?D\xa3" +
+	"\xccw\x83\xcd\xa5\"\xb8\xab\x05\xe8/\x9c\x8d\x1a(\xa1" +
+	"*\xc7r\xe9\xc42\xb6W\xd1\x14\xe6\x08N\xe2`f" +
+	"QK\xddN\xae\xf45:\x0d\xef0\x07\xfb+,\x84" +
+	"\xcf\xb6i4\xb6\x8d\xd2gh+\xb3\x0d\x1c\xc6\xc7+" +
+	"2\xad\x9b\x8a\x9dzx\xac\xac\x9f\xae\xa4*\xebI\xa0" +
+	"\x19$+\x8f\xcc>\xf6h1+s\xdc\xa9\xf6N\x9d" +
+	"\x8a\x987$\xf8E\x93\xcc\x9a\x0b\x97\xfe\x12\x8d\x9e\xa8" +
+	"\xa5\x8d\x8c\x1d\x83\x04\x09F[\x82:7\xf1>\xb7s" +
+	"\x85]\xb8\xc4\xe2\x82\x05\xd4\xe2\x02\xc9\xba#nOI" +
+	"\x86\x89\xbc\xba\xcfDwA\x86\x93\xc6\x939\x88g8" +
+	">\xedr@bL\x93n{mL\xda\xa3=i\xce" +
+	" \x19\xe5\xd1\x96\x04\xc9\xba(\xd1U\xce\x0a\x97o\xf0" +
+	"K\xa4$\x1f[(\x0966\x053\x02j\x80\xda\x02" +
+	"\x83\xcdQ\x8e\xe3(_\x89\xe0\xfe\xde:\\'\xb0\xed" +
+	"\x1b\x11\xdc?\xa0\x0c\xcc\xd4O\xf9Il\xfc\x87\x08\xee" +
+	"\x9fQ\xd1\x81.\x04O\xe3\x06\x7f/B\x0dp\x1a\xfd" +
+	"\x0cj\xf4\x1fD\xa8M\xe1C\xc4\x00H\xe1\x9fE\xa8" +
+	"M\x05\xcbj\x95\x1dPHH\x0d\x88P\xdb\x0b\x9b\x9d" +
+	")z\x808\x8d\x06\xa0S\xb0=\x13\xdbSA\x8f\x10" +
+	"\xa7\xd3\xf8v*\xb6g\x81\xad\x1e\xcd\xb0rK\x09@" +
+	"F\xe7N\xad$\x89\"\x86\x85\xec\xc2'\xcb9\xb3%" +
+	"\x96Ym}\x1a1\x10\xaa\xa4A\xf5\xb8\x164\x05}" +
+	":\xd59\x01[cIRFu^\x8cZ\x9e\xf1<" +
+	"\xcb3\xce\xdeQN\xc0ki\x0bu\xa1\x19\xa1jP" +
+	"\xc2\x0d\xc9\xe2n\x15A\xa0)_)4P\xc2\xae1" +
+	"\x00\xbb\xff/I9D\x90\x1cNg(\x12\xe84&" +
+	"\x10\xe7\xa4I8s\xc6\xebj\xb5\x8c\x90\xaa4r~" +
+	"\x15\xdd\xf7\x95VH\x88+\xacy\x83\x11\x0d\xffQC" +
+	"\xa1.^4%\xe8W-\xee\xb7WQ\xa6h)\xcf" +
+	"\xb1\xc8j*\xef\xaa\xfc$\xea)V#u\xee.2" +
+	"\x13\x19\x89EDv\x85\x0dX)\x0eI\xca\xa7D\xcc" +
+	"\xa6\xa2\xb3\x8b\x847S\x16u\x99\xf0\xc6\x85k \xd3" +
+	"\xba\x8f\x9bD\"\x99\xc2\x83zt\x12 QJ2_" +
+	"\xeb\x7f,A2>\xe7\x93\xe5\xba\xd8\xab\x05{\xad\xa0" +
+	"!\xf3@\x86u\xf1\xd18\xca<\xa0\xe8\xd4p\xb2\x09" +
+	"\xd7\xf3\xe2\xb2\xb3q\xaaTM\x0d\x8d\xd0\x93\x1a\xccq" +
+	"\xec\x9d\x90\xb6>H\x1e\xcdgG\x02>-\x9c $" +
+	"\x80%\x1a\xb8\xf4\x90\x9d\xc5S\xac\x16\x05\xb0\xb4vI" +
+	"\xaa#\x82\x94\xe6\x8c\xb2d\x04\xe2T\xfd^[\xde\xb2" +
+	"\xb3\xc6\xed\xf4\x06\x9fBka\xcd\xee\xa5\xe4\xda\x84\xbd" +
+	"\x8a\xedt<\xf2\xef0\x11\xdcc\xbbi\xd4\xc5SF" +
+	"\xc9\xa6\x16\x82n\x94!a\xd8\x1d\x12`w\xcf\xa4\xd5" +
+	"5D\x90V:\x01X\xb9\x10\xae\x0c\xc7\xd2b\"H" +
+	"\x0b\x9d \x98\xf7\xad\x80\x95#\x91\xd4\x1a=\xd4*\x9a" +
+	"w\xba\x81\x15\x89\x91\xdc9z\xe2k\x8ay\x0f\x07X" +
+	"\x06\xbf4.\x9f&\xbeF\xd5\x807\xb8\xb8\x91f\x0f" +
+	"\x16A\x8b\x91\x7fQ\x14\x93UX\x04N%T_\x04" +
+	"\xd9\x8d\xc8K\xb1\x9b%\xc6c\x98\xb0\x16\x0a6'\xe6" +
+	"o$\xe9\x17\x7f\x9e\xed\x81\x88\x8d\xc3\xe9?\x10\xfa\xe4" +
+	"<\xbb\x090\xe7\xdc<\xbbv1\xa4n\xc67\xcd\xe2" +
+	"/q\xf2/\x89\x9eR4%\xd1%\x15\x9f\x1b\xf3K" +
+	"\xacd`c\x88\xaaj\xe5R\xb3\xab\x97p'1\x0a" +
+	"\x9dX\xb9\xd4\xec\xfe,\xb0\xa20\xd2\xb8\x1c\x96K\xcd" +
+	"\xeeZ\x02+\x08c\xe6R\xfb}a\xe4\xa7zUK" +
+	"\x92J\x1d\x13\x88\x9f\xea\x0bx\xf5\xc0a\x17\x12\xab8" +
+	"I\xd4$\xde\xa1\xdd\xb9W\xa0\xf3\xf4w\x05\x81ge" +
+	"\xb0\xde6}\xb4S~4ozt\xce\x8f\xfe`\x9d" +
+	"m@\x8b\xdf\xbc.L\x0a\xd3\x06\xce\xaeg)\xcb\xe7" +
+	"d\x07\xa7\x0bg\xa3\xe7j\x06\x93\x1e\xb6\x81\xb4\x7f/" +
+	"\xbf*\xc95\x01;\xd2\x9f{6=?\xcd\x90\xaax" +
+	"\xbb\x8c\xf7\xd9*\xd8\x94dY\xb3v\xa3\xf1K\xd6\xbb" +
+	"\x82d]\x1bN\x02=8\xbe\xb0\xd3|\xdd \xa3\x10" +
+	"\x9fF\x12\xef\xa56}J\xe0O\x1e\x8b2\x15\xe1\x83" +
+	"y|X\xc5@\xa4\xeb\xf3\xad`\x14s'm(\xb6" +
+	"\x8bE\x15r\xd9n,\x16\xb5\xa9\xd8\x08P\xed\xee," +
+	"\xa5$6\xc7\xb4\x0b\xafb\xe2\x014k\x96\xd8\x1f@" +
+	">\x1f\x90\x11:Y\xae5\xd3\x97\xf6\x199\xbc;\x85" +
+	"\xd3\xac\x90i\xddP\xb5\x17\xf41\xf8\xa4\xd2\xba$\x91" +
+	"\xec\xe8\x0c\x16\xc0\xe5iP|\x01n\x95\xe6u\xd0\xb8" +
+	"U\x0a\xf1>\x0e&R\x1d\x84\xb0\xcb\xaef\xb1\x93\xd1" +
+	"\x88\x0brQ\xc0\xb3\":\xc0\xea\x9dH}Q\x88\xa7" +
+	"\x9b\x06\x81Kw\x95\xd8\xcbo\x9a!W\xd2\xa0\x04\x9c" +
+	"\x01\xb5[\xac\x95o\xb1\x16\xf3F\xaf\x0fq\\$\x16" +
+	"\xe9\xac\xb5\xb1\x86\x8bh2#}s!\x973\xe9\x10" +
+	"u\xd6\xe2=\xa2\xb1\xe1\xe1\xba`\x84\xcb\xcaJ\x16\xad" +
+	"\x8c\x04h?\x15\x0dT\xd3\xe0\x8e\x09\x86d\x04\x82Z" +
+	"\xa7\xce\xa7\xa4\\\x15\x8f\x87\xcc,\x81\x04\xeb\xa2+\x80" +
+	"\x1e\xb30\x1a6H\xaa\xecLc\x8ae\x94e\x9c\x93" +
+	"\x1a3\x8b\x14\xd9\xf3\x17\xbb]as\x1b\x80\x8f\xe8\xf9" +
+	"\x02\xdd\xbf[\xc1\\\x80\xddM\x9e\xa8\xb1pz,\xcc" +
+	"9\xa7<\x90\xc4k\x15\xffFP\x917Mi\x1eM" +
+	"\x97\xea!\xa4\x1f\xfb\x0c\xab\xea\x99n.v\x93V\x09" +
+	">\x0c!^\xdb\xb1\xd5$\xf3l\x0a\x89\\\xe6\x0a\xce" +
+	"\x9f\x1fV53\x14\xe5\x09F\x02\x89\xa1\xa8\xe4\x09\x97" +
+	"6\x1e\xcanh\xaf\x9eI\xaf\xd5\x19\xe3\xb1\x8e\xf6\x8e" +
+	"T\x96{\xe6c7\x82\xc2$\xc6\x9d\x9bo,\xba\xc8" +
+	":Y\x13pVcEp\x97\x0a\x90\x8d\xdb\xdaE~" +
+	"\x7fW!\x9c\xaen\x1a\x85Tz5&\xd3\xaau\xd8" +
+	"=?\x88\xdd\xb8\xfc!\x8b\xc9\x7f\xe9\x96\xeb>\xc9\xb5" +
+	"=\xae\xaf\x91\x9a\xe5\xb4\xbb\x84\x95x/\xf1?t\xf1" +
+	"\xd16\xcf\xd3\xe6v\xd9\xb9^W\x8bs\xb6\xdbX\x98" +
+	"\xf9\x96(\x8c\x8fy\xc7\xdf\x08\xe9\x86\xd1f\xc7\x7f\xb6" +
+	"\"\xac0\x89h\xef\x02\xe1Q\xaf8\x15\x01\xa2\x1e\x18" +
+	"\xb4\xf7\x89\x9b\xef9\xd1\xcfr\x8a3u{\xb2\xd0\xce" +
+	"'^\xc1\xbb\xbf\x0d}\x1b\xef\xfe64\xae\xec\xa0\x17" +
+	"\xa4\xa8\x9f{\x00\x7fq\xaa?\xd0\x1bL\xd8>\x96\xfa" +
+	"\xc5\x1d\xba_|\x0c\xbd\x805\x0a\xdb+\xa9_\xbc\x87" +
+	"\xee\x17/\xa7\x17\xb0\xa6`\xfbtH~\xf3(>|" +
+	"l\x13^J\xb8\x7fd\x7f\xd3\xc8,\x9af\xec\xe8\xbf" +
+	"u?\xc8\xc8T\"N5\x80G\xdb,\xac\xd8y\xbe" +
+	"\xb1\xd7\xf4A'7q\x86\x08\x10mT\xc3a\xa5^" +
+	"\x8d\x0d\x05\x9a\xd5T\xec\x01.\xd3h\xd4\x81\x93`\xe6" +
+	"\x0a1\x1e\xc7*5\x9c\x81/\x88\xb3\x1ds\xec\x1c\xd4" +
+	"\x9c\xe5\xc8\x98\xa8*\xcf\xb2\x1bc\xdc\xf9\x9a\xafQe" +
+	"7\xb4\xbacP\xc5\xde\xe8\xec,\x11{\x08\x9f\xc7\xc4" +
+	"\xdf\xea\xe0\x93\xc7m\x00K\x19\x83\xf2\xf1\x1e\x86k\x8c" +
+	"3X\xca\xadu\"\xaek\xbc\x11\xba\xe8\xd6u\xb5\xd8" +
+	"\x04l\xab2W\xa7N\x00\xe3~\xb4\x8d\x84\xe3\xc5\xfb" +
+	"\xc2\x88\x1aj\x86L\xab\xc8d\x12\xd6\x8a\x0f\x7fv\xe1" +
+	"\x19\xea\xcc\x8f\x9ch\xff$\xb9\x1c\x1a\xa71\xba\x0a\"" +
+	"v\xe1\x07\x13b3\x05\xcb\x03\xa2\xee\xd5\xe0\xc4[?" +
+	";\xf1Vl#\xde\xf2\xed\xc4[Mw\xc4\x9b\xc0\xc4" +
+	"[ML\x18\x8fE\xfd\xd2i{/l\xbf\x88\x8a7" +
+	"\xd0\xc5[\x1f\xc8!\xa46\x13\xdb/\xa6\xe2-E\x17" +
+	"o}\xa9\xd8\xcbbb\x92\x93h\xf1\xde\xe5\xec\xb0\xa6" +
+	"h*dX\x85U\x0c,hs\x15\xb2E\x0dxU" +
+	"\xefD\xebj\xa4\x1a\xf0\xd6\xa8J8&Y\x82\x07\xc2" +
+	",p\xc4e\xd1r\xb1\xe2d\x91\x99\xceoAw\x17" +
+	"\xa9\xe7$Qs\x9d\xe7U\x94\xa0\xc5;S\x0dy}" +
+	"\xa2^\x9fd\x80\xf9\x9a\xfd\xb8co\x8b\xe0>\xc0\xbd" +
+	"\xe6\xc3\x1a\xab\x98\x08c\x83\x8e~V-\x113\xc5\xe9" +
+	"P>w\x87\x8ce\xd2\x1d)\xb6\xee\x90\x99F\xe5\xd1" +
+	"\x0a\x8e\xddz\x08z\xfa\x0b\xcfnl\xf7c\xf8-!" +
+	"j`\x13\xfc\xe4\x0a\x80d\xab\xa1P\xd0rw4\xa8" +
+	"\x8a\xb7\xd6\x12\xa5Q\xfc\xff\x14%\xdc\x80*\xc08\xae" +
+	"\xa6\xb5\xc6\x10z\x93\xd2\xac\xaa\xc9n\x9bY\x89\xb7\xd9" +
+	"4\x0cfy|Y\x01e`\xd5\xe09\x8f/\xab\x1d" +
+	"\x0c\xac\xdc\x13W=\x83\x95\xe8\x01V\xd1Z\x1a\x98\xa7" +
+	"{|\xf5\xeb]\x19\x0b|~\x7f\x11d,V\xe2\x1d" +
+	"\x06\xac\x8aG$\x9b2\x14Ne<\x9d\x0a\xab\xef\x06" +
+	"\xacV\xb7\xbc\x1f\xae!\x82\xdc\x068\x19V\xc9\x0cX" +
+	"\x85Gy\x07\xd4\x11A\xde\x0a8\x1dV:\x0bX\xc5" +
+	"wy#\xdc@\x04y=8A4\xcb\xda\x01+>" +
+	"'\xaf\xa1\xbf\xae\x02'\xa4\x98UG\x81\xd5\xae\x92\x97" +
+	"\xd1\x91\x9b\xc1\x09\x0e\xb3\xc0>\xb0\xc2\xdbr#\xe4\x11" +
+	"AV\xc0\x09=\xcc\xfa\xd8\xc0\x0aS\xca3\xe8\xaf\xe5" +
+	"\xe0\x04\xa7Y\xf2\x18\xd8'\x0b\xe4\x09PC\x04y\x0c" +
+	"8!\xd5\xac\x93\x09\xac\x94\xa6<\x14\x8a\x89 \xf7\x07" +
+	"'\xa4\x99\x1f1\x00V\x0aK\x96 \x9f\x08\xb2\x03\x9c" +
+	"\xd0\xd3\xac\x05\x08\xac\"\x9bt\xba\x98\x08\xd2q'\x9c" +
+	"g\xd6\xad\x06V\x91U:t\x03\x11\xa4v'\xf42" +
+	"\x8b\xf0\x03+\xdf-\xed\x0b\x11Az\xc3\x09\xe9f1" +
+	"9`\xe5l\xa5m\xf8\xdcf'\xf46\x0b\xe8\x01+" +
+	"\x9c$mx\x94\x08\xd2zg\x94\x19}DT\x1a\x8b" +
+	"\x0c\xbd\xec\xf7\x97\x12\xa7\xa2)\xd6\xffk\x89K\x17\x18" +
+	"V\xd3$\xe2\xd29\xc2j\x9aB\x9cA\xbfZ\x04\x19" +
+	"\x88\xf3\xac\x9b\x82,y\x98\x80\xb7\x08Z\x8cP\x12w" +
+	"5\xd0@R\xfc\xdb]f\x13\xbb\xbcC\xb2)\xc0+" +
+	"\x82(3\x05\x88KGv\\\x130\x13\xd2\xe9\xc3v" +
+	"\x9b(\xa5m\x0a{B\x9ek'\xc9\x00\x9dEsh" +
+	"\x96_'\xf7\xa6\xcckSy\xd6\xb5)3\xd7\xc2W" +
+	"\xc8\xdf\x9b2\xd4]c^\x92{SF\xb6\x09\xaba" +
+	"\xaek\x99n\xa5\x88\xd8\x16\x12\xb2\xcb\xaf<'\xbb7" +
+	"&\xf1\x04\xe9\xa0\xe7\xee^j\x96\x86\x98Ku\xeb," +
+	"\xd4\xa1^0I!+T\xb5^\x8b\xcd\x0d`QC" +
+	"V\xa9\x8a\xf6b{\x13X\x82_n\xa4\x96\x89\x1f\xdb" +
+	"\x97\xf0\xa5!\"\xb4\x92D\x13\xb6\xdf\xc8C\x80f\xda" +
+	"\x7f\x09\xb6\xdf\xc2[8\xcbh&\xcf\x8d\xd8~\x1bp" +
+	"\xa5!Z\xe987a\xfb\x9d\xc0\xd5\x86XI-\x9c" +
+	"\xdb\xb0\xfd\x1elOK\xd1kC\xac\xa6\xf3\xbc\x0b\xdb" +
+	"\xd7a{O\x87^\x1bb-\x1d\xff\x1el\x7f\x04\xb8" +
+	"\xda\x10\x0f\xd2\xf6\xfb\xb0\xfd1\xe0jC\xac\xa7\xed\xeb" +
+	"\xb0\xfdI\x88E\xe2\xdd\xd1EvQm\xaaRB\xd6" +
+	"]V\xfc\xdf\x0c\x9f\x97KS\xec,Y@\xcfj\xac" +
+	"\xd5\x88S\x09Y\x10Eo-\x0b\xe0\xab\x99m\x10c" +
+	"(4\x85\xd4E&\xff\xd9f\x04%\x09\xd2\xd9xR" +
+	"\x8b;\xf7\xa4&`\xafN\xf3\xadK\x98s\xb0\xdc\x99" +
+	"X\x1b\x88K\xb7\xb6\xcb\xb66\xcfhk!\x9fnm" +
+	"\x9c\xd1\x95y|\xba\xb5\xe1\xe0^\x95\xdfi\xbauB" +
+	"\x9aXgG\xb7\xf3\xdc sa\xe6U\xb2L:\xd7" +
+	"\xa1\xfaU\xb2\x81\xc5\xf4\xba__\xfcG\xa4\xf7\xcb\xa8" +
+	"\xd9\xd0\x12\xd6\xe59#\"MS\xeb\xecJ\xa4\xee\x0b" +
+	"\xed\xe2\xf6GPkPC6p\xb0\xb3\xd2\x16v\x96" +
+	"b\xf7\xca\xacq\x86\xe7$\xa3H@\xd7\x86\xa7m9" +
+	"\x01\xde\x9a\xe9\xddI\xae>\xd1\x03#\x88vX%C" +
+	"`E{\xa5\xcdy\xfa\xc5|\xab\xe6;\xb0\x8fXH" +
+	"kk\x88 \xadF\xa4\xc3>\x19\x04\xacz\xac\xd4Z" +
+	"A\x04i)\xe2\x1c\xf6\x05\x05`\x1f\x91\x90\x16\"*" +
+	"P\x11\xe5\xb0o\x08\x00\xfb\xfa\x864\xbb\x90\x08R\x15" +
+	"b\x1cV\x08\x1dX\x91[ib>\x11\xa41,|" +
+	"\xcf[\x11\x09W\xf5\x8dt\x89\"p\xe9I\xfbE\x86" +
+	"7\xd2\x16\xf5\x95*\x19Hs$C%%\x03\xfb\x8a" +
+	"\x0e\xb0\xba\xd1\xb2[@\xd0W. !X\xadh`" +
+	"u\xb0\xe5\x09\x02\xc2\xab\xd1\x02\x05}FA\x7f`\x1f" +
+	"\xf3\x91s\xe9\xb3\xfd\x05$\x06\xfb \x05\xb0\xa2\xe2\xb2" +
+	"$ \xbcr\x08H\x0e\xf6\xb9\"`\x1fv\x90OS" +
+	"hv\x82\x82>\xf6\x19(`\xf5\xb0\xe5#PA\x04" +
+	"\xb9\x83\x82>V\xe2\x11XmNy?\x84\x0c\xa0\xea" +
+	"4\xbfV\x04\xac\x88\xad\xbc\x83\xfe\xba\x95\x82>V\xa6" +
+	"\x1d\xd8\xc7,\xe4\x8dp\xbd\x01T\xd3\xccJ\xe1\xc0>" +
+	"\xe8 \xaf\x81B\"\xc8+)\xe8c\xe5\xd3\x81}4" +
+	"@^J\x01\xe3B@\xd8\xc7\xea\xbb\x03\xfb\x80\x96\xac" +
+	"R\x90;\x17\x10\xf8\xb1\x0a\xa8\xc0J\x8e\xcbn\xba\"" +
+	"\x04\xaa\xe9f\x89\\`\x1f\x8d\x92'\xd0\xf7\x8e\x06\x04" +
+	"\x7f\xac$&\xb0\xba\xd8r.\x9d3\x02\xd5\x0c\xf3\x03" +
+	"E\xc0\xbe3\xc4\x01\xd5L\xb3\x841\xb0\x0f\xdbH\xa7" +
+	"\x0bu\xa0*\x99_\xcb\x01\xf6Y.\xe9\x10\xfe\xf6\xa1" +
+	"\x13\xce7\xbf3\x06\xec\xbb\x0fR\x1b\x1e\x81\x9d\xce(" +
+	"\x0b\xbc\x131XW\xa4'H\x14A\x94\xe5\x8f\x13\x11" +
+	"\x01\xa5\xc5\x94\x9d\xb1n\x94\x9d|\x92M\xcf\xbe\xd1\x82" +
+	"\x10\x8fdS7T\x11DY>\x1a\xc9\xc0\x96\"p" +
+	"\xe9\xb9#E\xd0bd+\xb1Q\x9b\xcb\x03\xc4\xa5+" +
+	"Q\x84\x9d\x86^\xa2/r\xe9^\x1e\xb3g\xa5J2" +
+	"\xf4\x06\xbd^N\x11\xb8tOw\x11\xb8\xc2\xc6\x1f|" +
+	"v\xbem\x0aV\xac\x8f\xcf\x0e\x80\xf1\x92\x95\xf6\x02\xc9" +
+	"\xaa\xc3j\x7fw\x8a\xc1\xdbZ\xcd\xa9h*w\xf7\xbb" +
+	"\x82>\xd0WW\x06R>!z\xfd\x19_\x00W\xd8" +
+	"\x12\x8a\x04\x02\xbe@}6\xf5H\xc4\x9f\xf9*\xd5\xa9" +
+	"\xf1I\x82\xec\xc3\x07\xb0\xb7\x96\xd0R\xaa\x92TH\x13" +
+	"O]\xba\xab\xb5[\xb8\x9b\xd6\x94HVz06\xee" +
+	"\x19\x1f\xc3\x88[\xea\x8c\xb0\xd3\xf0~\x0e1\xc1f\x1a" +
+	"E}f\x9e\xb6Y\x87L\xa2h\xd3t\xfc\x18.\x06" +
+	"\xb9\x0f\x05_\x96\xdf\xc7\xd0\xecr_:\xccE\xd8>" +
+	"\x98w7\x0d\x84\xe5\x84\xd4\x0e\xc0\xf6a\xbc;}(" +
+	"\x05\x83C\xb0\xfdR\x1el\x8e\xa6\xed\xd4m>\x9ew" +
+	"\xa7\x8f\xa3\xd3\xb9\x14\xdb\x8b(\xd8\x14t\xb09\x81\xf6" +
+	"\x1f\x8f\xedS\x80+DVF\xe7S\x8a\xed\xd5`_" +
+	"M*\x1e\x14e\xf8}\x8b,\xb7\x82\xa7)r\x95\x12" +
+	"\x08\x86\xb9[j\xd1&UYP\xa56\x06!\xd4\\" +
+	"\xdc\xac\xa9a\xeb\x97\xc5\x8a\xdf\x8f\xddQU\x9a\x85\xbf" +
+	"~\xa1\x1f\xabQU\xc2\x91\x90\xea\xb5\xbbI\xe2\xe8:" +
+	"\x1c\x98`uu\x92\x86a\x17\xba\xb1\xcd\x12\xad3\xa2" +
+	"\xcfSl\xfc=\x9e\x06\xd5\xb3\xa0)\xe8#\xce\x00\xef" +
+	"26?\xbfb\xef\x14\x8eI\xde\xed\xear\x0d\xaa\xdb" +
+	"&\xcd\x9e$\x9d!\x9c$\x17\xaeiDI\xb7@)" +
+	"L\x19f\x9e\x86\\jzY\xec\xcaN\xc3P\xca\xf6" +
+	"\x83\xb1}\x14w\x1a\x86S\xee\x1bf\x06\x7f\xd8i\x18" +
+	"C/EX\\\xccNC<\x17\xb3\xd3\x10\xcf\xc5\xec" +
+	"4\xc4q\xb1y\x1a\xaah\xffJl\x9f\xc5\x07\x97f" +
+	"\xd0iVc\xfb\xb5\xf448\xf5\xd30\x9b\x9aj\xd3" +
+	"\xb1\xfd:jz\xa5\xea\xa6\xd7\\:O\xd3\xd2L\x1a" +
+	"\xd4\x88\xb94\xc8\"T\x8aG\xf3Y\x174~\xa9\xe9" +
+	"eW\xe33\xd6\xd8\x8a\x81\xf4.\xaf\xaa)>\x7f\xb2" +
+	"$\xcf\xd2P6\xf5\x86X\"\x98}\x9c\x06\xd8\x07\xaf" +
+	"\x10\xd8\xa3\x08\xceh\x0a\x1a\x09\x9a\xff?\x00\x00\xff\xff" +
+	"\xe2n\x9dS"
 
 func RegisterSchema(reg *schemas.Registry) {
 	reg.Register(&schemas.Schema{
 		String: schema_9efe3d1253432936,
 		Nodes: []uint64{
+			0x80e99ef38e25411b,
+			0x81c57a6110cf1794,
 			0x81ff0bb58ada94a2,
 			0x8322c28bce28b439,
 			0x856fc39ec46bdec2,
 			0x867209a28a447983,
+			0x88073a54521f3b6e,
 			0x883108017f646587,
 			0x8849dff4cdb7b920,
 			0x890d79825830e181,
+			0x8b11c082c9102379,
 			0x8ccc6f83f308586e,
 			0x8e75b48570adb4d7,
 			0x8f6123a5a023c978,
@@ -18567,34 +22004,46 @@ func RegisterSchema(reg *schemas.Registry) {
 			0x9f9fd04fc4fae9f8,
 			0xa06072ab042cfece,
 			0xa1a90be81cc7008c,
+			0xa3d096e9bbf6e495,
 			0xa43e9cc32ef9ea0a,
+			0xa45512616ab399c5,
 			0xa4ad2168b16385dc,
 			0xa4ccf87adc73f18d,
+			0xa50f00d66b557609,
 			0xa60636c457c87513,
 			0xa60971c9b54a2abf,
 			0xa6b39055972d6657,
+			0xa7346e20b4637c2a,
 			0xa7c910d816506a39,
 			0xa7f666bac3bd89b3,
+			0xa8a7c79eedfd513f,
 			0xa935ab8296e11a7f,
 			0xa974afa6ea1a5505,
 			0xa98400d4c4e90d57,
 			0xaa843c089eef793c,
+			0xaa85a45839b3bdd6,
 			0xaab439891142f0f1,
 			0xaac7256936d823ab,
+			0xaacf05d21829f816,
 			0xab29a78713dddb4d,
 			0xab63c0a90a202a7c,
 			0xab94d8155dbe82af,
+			0xac3dd6dd9e76ed04,
 			0xac5ba0bba2e10a79,
 			0xadd77380dfc265df,
 			0xae3a40da91fca8ea,
 			0xaeba4d72f635b45f,
 			0xafd46f263c5d0a01,
 			0xafd6efe9ae5f653d,
+			0xb10282fd8231dd1c,
+			0xb18bbf195fa90d1c,
 			0xb2a85a0823190c99,
 			0xb3c8b4a0486e9bbb,
 			0xb5a7bc4687b94d5e,
+			0xb6fb7306fbf515df,
 			0xb70e1d00ddc62d7d,
 			0xb770cf4c8abd6ea2,
+			0xb7f6717874ac5fed,
 			0xb8235d06c3d59cbc,
 			0xbb8b3020464925aa,
 			0xbc62190080e8c724,
@@ -18602,6 +22051,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xbde87bfa3b3a7c77,
 			0xbe65711e61c351fe,
 			0xbe9ae3c408d3be21,
+			0xbec9717c97733786,
 			0xbeea75a02dbebb31,
 			0xbf0a2385b46bba56,
 			0xbf3810f6b60d2e73,
@@ -18610,6 +22060,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xc087946303fee428,
 			0xc0bb1983d4252fee,
 			0xc13bbf094eb7a50c,
+			0xc18053f25486237d,
 			0xc195a0958e79f162,
 			0xc20a3d62b24ac5ce,
 			0xc2675405f1e158d9,
@@ -18637,6 +22088,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xcfdb83894057aed8,
 			0xcfddc34ecc1404c6,
 			0xd028b34902e50a80,
+			0xd032044129d82bfe,
 			0xd174d0f3ccffc687,
 			0xd1d74cebcf21d06f,
 			0xd403d390b7c2ad42,
@@ -18644,6 +22096,7 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xd663e6b528cd9f7f,
 			0xd70271d1f53a3805,
 			0xd7b35beb5a835ac5,
+			0xd921893b54ba5815,
 			0xd93abb95738605c1,
 			0xd94c284d054babee,
 			0xd996b1f8ac91eaff,
@@ -18652,9 +22105,13 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xdb818cf017b905b4,
 			0xdbeb4f8fe325f23e,
 			0xdc3fa588c980fdd1,
+			0xdc9f15941b9e6283,
 			0xdcf8b8336fbdc4b3,
+			0xdcfbf4bd6d0c1d8f,
 			0xdd440847cfb41d00,
 			0xdd62100c12c2762f,
+			0xdd9d4e79feeab44a,
+			0xdf727c6301e7b253,
 			0xe0764c54f44a9c66,
 			0xe1031df7466473ca,
 			0xe10dd6245733351a,
@@ -18683,12 +22140,15 @@ func RegisterSchema(reg *schemas.Registry) {
 			0xf3ff84743ee7d914,
 			0xf472da0ddd4acbdb,
 			0xf4a65b2adae3b4f3,
+			0xf51f59da7f200ad2,
 			0xf571b73ec45dda52,
 			0xf5d14d87fecff19e,
 			0xf60bf077b4deae60,
 			0xf6edd19cab746e5f,
 			0xf7307f87705b4251,
+			0xf99689f9efbfd661,
 			0xf9cc8643585c4d22,
+			0xfd0578c1981542a7,
 			0xfd2c1a39ac7dcf91,
 			0xfdbafa87180053c8,
 			0xfef8f3ad42fc6589,

@@ -92,6 +92,12 @@ type Factory struct {
 	Syscalls []string `json:"syscalls,omitempty"`
 	// Charges are what its instances may charge for, in declaration order.
 	Charges []billing.Kind `json:"charges,omitempty"`
+	// Descriptor is its security descriptor in SDDL; empty means the default for its owner.
+	Descriptor string `json:"descriptor,omitempty"`
+	// Capabilities are the capability names its yields' confined tokens carry, and Strict
+	// whether those tokens leave out ALL_APPLICATION_PACKAGES.
+	Capabilities []string `json:"capabilities,omitempty"`
+	Strict       bool     `json:"strict,omitempty"`
 	// Holes is the frozen hole set: "<factory id>/<component>" for each hole, its own and
 	// those of its component factories. Empty until seal.
 	Holes []string `json:"holes,omitempty"`
@@ -104,6 +110,7 @@ func (f *Factory) Clone() *Factory {
 	c.Holes = append([]string(nil), f.Holes...)
 	c.Syscalls = append([]string(nil), f.Syscalls...)
 	c.Charges = append([]billing.Kind(nil), f.Charges...)
+	c.Capabilities = append([]string(nil), f.Capabilities...)
 	return &c
 }
 

@@ -45,14 +45,22 @@ type daemon struct {
 	dir    string
 	data   string
 	socket string
+	config string // a config file, if any
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 }
 
-func newDaemon(t *testing.T) *daemon {
+func newDaemon(t *testing.T) *daemon { return newDaemonWith(t, "") }
+
+// newDaemonWith starts factoryd with config as its config file ("" for none).
+func newDaemonWith(t *testing.T, config string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{t: t, dir: dir, data: filepath.Join(dir, "data"), socket: filepath.Join(dir, "factoryd.sock")}
+	if config != "" {
+		d.config = filepath.Join(dir, "config.json")
+		require.NoError(t, os.WriteFile(d.config, []byte(config), 0o600))
+	}
 	d.start()
 	t.Cleanup(func() {
 		if d.cmd != nil {
@@ -65,7 +73,11 @@ func newDaemon(t *testing.T) *daemon {
 func (d *daemon) start() {
 	d.t.Helper()
 	d.log = &bytes.Buffer{}
-	d.cmd = exec.Command(bins["factoryd"], "--data", d.data, "--socket", d.socket, "--log-level", "debug")
+	args := []string{"--data", d.data, "--socket", d.socket, "--log-level", "debug"}
+	if d.config != "" {
+		args = append(args, "--config", d.config)
+	}
+	d.cmd = exec.Command(bins["factoryd"], args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	require.NoError(d.t, d.cmd.Start())
 	require.Eventually(d.t, func() bool {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -133,10 +135,17 @@ func TestFactoryDestroy(t *testing.T) {
 
 func TestWhoami(t *testing.T) {
 	d := daemontest.Start(t, nil)
-	assert.Regexp(t, `^uid \d+ \(uid \d+, gid \d+, pid \d+\)\n$`, mustCtl(t, d.Socket, "", "whoami"))
+	out := mustCtl(t, d.Socket, "", "whoami")
+	uid := os.Getuid()
+	assert.Regexp(t, `^uid \d+ \(uid \d+, gid \d+, pid \d+\)\n`, out)
+	assert.Contains(t, out, fmt.Sprintf("user          S-1-22-1-%d (Unix User %d)\n", uid, uid))
+	assert.Contains(t, out, "S-1-1-0 (Everyone) ENABLED")
+	assert.Contains(t, out, fmt.Sprintf("S-1-22-2-%d (Unix Group %d) ENABLED", os.Getgid(), os.Getgid()))
 	var p client.Principal
 	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, d.Socket, "", "whoami", "--json")), &p))
 	assert.Positive(t, p.PID)
+	assert.Equal(t, fmt.Sprintf("S-1-22-1-%d", uid), p.User)
+	assert.Contains(t, p.Groups, "S-1-5-11", "Authenticated Users")
 }
 
 func TestUsageAndHelp(t *testing.T) {

@@ -109,6 +109,9 @@ func printReport(w io.Writer, rep *client.Report) {
 		fmt.Fprintf(w, "\nsyscalls declared beyond the default allowlist (more kernel surface): %s\n",
 			strings.Join(root.Syscalls, " "))
 	}
+	if c := root.Confinement; c != nil {
+		printConfinement(w, c)
+	}
 	fmt.Fprintf(w, "\nholes (%d):\n", len(rep.Holes))
 	if len(rep.Holes) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -180,4 +183,33 @@ func labelOf(c client.AuditComponent) string {
 		return ""
 	}
 	return fmt.Sprintf(" [%s]", strings.TrimSpace(c.Label))
+}
+
+// printConfinement shows what a yield handed a directory could open by name.
+func printConfinement(w io.Writer, c *client.Confinement) {
+	mode := "not strict: also what grants all application packages"
+	if c.Strict {
+		mode = "strict"
+	}
+	fmt.Fprintf(w, "\nnames a yield handed a directory can open (confinement SID %s, %s):\n", c.SID, mode)
+	for _, dc := range c.Capabilities {
+		verdict := "not a hole"
+		if dc.Hole {
+			verdict = "HOLE"
+		}
+		fmt.Fprintf(w, "  capability %s: %s — %s\n", dc.Name, verdict, dc.Reason)
+	}
+	if len(c.Reach) == 0 {
+		fmt.Fprintln(w, "  nothing: no descriptor grants its confinement SID or capabilities any right")
+		return
+	}
+	tw := table(w)
+	for _, r := range c.Reach {
+		state := "read-only"
+		if r.Mutable {
+			state = "MUTABLE"
+		}
+		fmt.Fprintf(tw, "  %s %s\t%s\tvia %s\t%s: %s\n", r.Kind, r.Name, r.Rights, strings.Join(r.Via, ", "), state, r.Reason)
+	}
+	tw.Flush()
 }

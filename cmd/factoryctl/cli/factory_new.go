@@ -14,7 +14,7 @@ import (
 func init() {
 	register(&command{
 		name:    "factory new",
-		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--syscall NAME]... [--charge KIND=QUANTUM]... [--seal]",
+		args:    "NAME --program FILE [--data KEY=FILE]... [--sensory KEY=PATH]... [--factory KEY=OTHER]... [--hole KEY=LABEL]... [--syscall NAME]... [--charge KIND=QUANTUM]... [--capability NAME]... [--strict] [--seal]",
 		summary: "publish a program as a new factory with its components",
 		run:     factoryNew,
 	})
@@ -30,6 +30,8 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 	fs.Var(&comps.holes, "hole", "install a dropbox you read as KEY: a declared hole, described by LABEL")
 	fs.Var(&comps.syscalls, "syscall", "declare a syscall the program needs beyond the default allowlist (repeatable)")
 	fs.Var(&comps.charges, "charge", "let instances charge KIND, rounded up to multiples of QUANTUM units (repeatable, at most 8)")
+	fs.Var(&comps.capabilities, "capability", "give yields handed a directory the capability NAME in their confined token (repeatable)")
+	fs.BoolVar(&comps.strict, "strict", false, "strict confinement: confined tokens leave out ALL_APPLICATION_PACKAGES")
 	seal := fs.Bool("seal", false, "seal the factory once installed")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -60,7 +62,8 @@ func factoryNew(ctx context.Context, e *env, args []string) error {
 // components are the components factory new installs, by kind.
 type components struct {
 	data, sensory, factories, holes, charges keyValues
-	syscalls                                 names
+	syscalls, capabilities                   names
+	strict                                   bool
 }
 
 // names is a repeatable string flag.
@@ -138,6 +141,11 @@ func install(ctx context.Context, c *client.Client, b *client.Builder, comps *co
 		}
 		if err := b.DeclareCharges(ctx, kinds...); err != nil {
 			return fmt.Errorf("declare charges: %w", err)
+		}
+	}
+	if len(comps.capabilities) > 0 || comps.strict {
+		if err := b.DeclareCapabilities(ctx, comps.strict, comps.capabilities...); err != nil {
+			return fmt.Errorf("declare capabilities: %w", err)
 		}
 	}
 	return nil

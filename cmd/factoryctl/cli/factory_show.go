@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/factoryd/factoryd/client"
 )
@@ -55,6 +56,16 @@ func printFactory(w io.Writer, f client.FactoryInfo) {
 	fmt.Fprintf(w, "verdict:  %s\n", verdict(f))
 	if len(f.Charges) > 0 {
 		fmt.Fprintf(w, "charges:  %s\n", chargesText(f.Charges))
+	}
+	if len(f.Capabilities) > 0 || f.Strict {
+		strict := ""
+		if f.Strict {
+			strict = " (strict)"
+		}
+		fmt.Fprintf(w, "capabilities: %s%s\n", strings.Join(f.Capabilities, " "), strict)
+	}
+	if f.Rights != "" {
+		fmt.Fprintf(w, "you hold: %s\n", f.Rights)
 	}
 	if len(f.Components) == 0 {
 		fmt.Fprintln(w, "components: (none)")

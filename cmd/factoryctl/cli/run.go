@@ -9,15 +9,16 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/factoryd/factoryd/config"
+	capnp "capnproto.org/go/capnp/v3"
 
 	"github.com/factoryd/factoryd/client"
+	"github.com/factoryd/factoryd/config"
 )
 
 func init() {
 	register(&command{
 		name:    "run",
-		args:    "NAME [--input FILE|-] [--arg KEY=VALUE]... [--debug] [--memory SIZE] [--cpu CORES] [--cpu-time DURATION] [--pids N] [--ceiling KIND=PER[/TOTAL]]... [--period DURATION]",
+		args:    "NAME [--input FILE|-] [--arg KEY=VALUE]... [--directory KEY] [--debug] [--memory SIZE] [--cpu CORES] [--cpu-time DURATION] [--pids N] [--ceiling KIND=PER[/TOTAL]]... [--period DURATION]",
 		summary: "create an instance, call its Job.run with the input, print the output, end it",
 		run:     runJob,
 	})
@@ -28,6 +29,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	input := fs.String("input", "", "file holding the input, or - for stdin (default: empty input)")
 	var argv keyValues
 	fs.Var(&argv, "arg", "pass KEY=VALUE as a data argument of the instance (repeatable)")
+	dirArg := fs.String("directory", "", "hand the instance the namespace as capability argument KEY: it opens names with its confined token")
 	debug := fs.Bool("debug", false, "show the instance's stdout and stderr on stderr (only you see it)")
 	startTimeout := fs.Duration("start-timeout", 0, "bound the program's start (default: the daemon's)")
 	var lim limitFlags
@@ -57,6 +59,12 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	opts := createOptions(e, argv, *debug, *startTimeout)
 	opts.Limits, opts.Billing = limits, grant
+	if *dirArg != "" {
+		dir := c.Directory(ctx)
+		defer dir.Release()
+		cap := capnp.Client(dir.Cap())
+		opts.Args = append(opts.Args, client.Arg{Name: *dirArg, Cap: &cap})
+	}
 	out, err := runOnce(ctx, c, pos[0], in, opts)
 	if err != nil {
 		return err

@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 func init() {
 	register(&command{
 		name:    "whoami",
 		args:    "[--json]",
-		summary: "show who the daemon thinks you are",
+		summary: "show who the daemon thinks you are: your access token",
 		run:     whoami,
 	})
 }
@@ -33,5 +34,9 @@ func whoami(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.Stdout, p)
 	}
 	fmt.Fprintf(e.Stdout, "%s (uid %d, gid %d, pid %d)\n", p.Name, p.UID, p.GID, p.PID)
+	fmt.Fprint(e.Stdout, p.Token)
+	if !strings.HasSuffix(p.Token, "\n") {
+		fmt.Fprintln(e.Stdout)
+	}
 	return nil
 }

@@ -128,7 +128,16 @@ func factoryOptions(c *config.Config) *factory.Options {
 		Billing: factory.BillingOptions{DefaultPeriod: time.Duration(c.Billing.DefaultPeriod),
 			Bounds: billing.Bounds{MinPeriod: time.Duration(c.Billing.MinPeriod), MaxPeriod: time.Duration(c.Billing.MaxPeriod),
 				MaxBitsPerSecond: c.Billing.MaxBitsPerSecond}},
+		Access: accessOptions(c.Access),
 	}
+}
+
+func accessOptions(a config.Access) factory.AccessOptions {
+	var out factory.AccessOptions
+	for _, g := range a.Grants {
+		out.Grants = append(out.Grants, factory.CapabilityGrant{Capability: g.Capability, Users: g.Users, Groups: g.Groups})
+	}
+	return out
 }
 
 func vatLimits(r config.ResourceLimits) vat.Limits {

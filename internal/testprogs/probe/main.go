@@ -10,6 +10,11 @@
 //	charge:KIND:UNITS:N   charge UNITS of KIND N times at once; report how many were accepted
 //	storm:KIND:UNITS:N    charge UNITS of KIND from N goroutines until killed, writing "ack
 //	                      UNITS" to stdout for each acknowledged (durable) charge
+//	open:ARG:NAME         open factory NAME's requestor facet through the directory passed as
+//	                      capability argument ARG; return "opened" and the facet's factory name
+//	build:ARG:NAME        the same with its builder facet
+//	list:ARG              list what the directory ARG shows, one "name rights" per line
+//	token:ARG             the directory's token
 package main
 
 import (
@@ -28,6 +33,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/factoryd/factoryd/program"
+	"github.com/factoryd/factoryd/schema"
+	"github.com/factoryd/factoryd/wire"
 )
 
 // startFDs are the fds open when the program started, before the SDK opened any of its own.
@@ -79,6 +86,8 @@ func run(ctx context.Context, env *program.Env, input []byte) ([]byte, error) {
 		return charge(ctx, env, arg)
 	case "storm":
 		storm(ctx, env, arg)
+	case "open", "build", "list", "token":
+		return lookup(ctx, env, cmd, arg)
 	case "stderr":
 		fmt.Fprint(os.Stderr, arg)
 		fmt.Fprint(os.Stdout, "out:"+arg)
@@ -210,4 +219,69 @@ func look(ctx context.Context, env *program.Env) View {
 		v.CreateError = err.Error()
 	}
 	return v
+}
+
+// lookup uses a directory handed to the yield as a capability argument.
+func lookup(ctx context.Context, env *program.Env, cmd, arg string) ([]byte, error) {
+	argName, name, _ := strings.Cut(arg, ":")
+	c, err := env.ArgCap(argName)
+	if err != nil {
+		return nil, err
+	}
+	dir := schema.Directory(c)
+	switch cmd {
+	case "open":
+		fut, release := dir.Requestor(ctx, func(p schema.Directory_requestor_Params) error { return p.SetName(name) })
+		defer release()
+		info, irelease := fut.Requestor().Info(ctx, nil)
+		defer irelease()
+		return infoName(info.Struct())
+	case "build":
+		fut, release := dir.Builder(ctx, func(p schema.Directory_builder_Params) error { return p.SetName(name) })
+		defer release()
+		info, irelease := fut.Builder().Info(ctx, nil)
+		defer irelease()
+		return infoName(info.Struct())
+	case "list":
+		fut, release := dir.List(ctx, nil)
+		defer release()
+		res, err := fut.Struct()
+		if err != nil {
+			return nil, wire.Decode(err)
+		}
+		list, err := res.Entries()
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		for i := 0; i < list.Len(); i++ {
+			n, _ := list.At(i).Name()
+			r, _ := list.At(i).Rights()
+			fmt.Fprintf(&b, "%s %s\n", n, r)
+		}
+		return []byte(b.String()), nil
+	}
+	fut, release := dir.Token(ctx, nil)
+	defer release()
+	res, err := fut.Struct()
+	if err != nil {
+		return nil, wire.Decode(err)
+	}
+	tok, err := res.Token()
+	return []byte(tok), err
+}
+
+// infoName answers "opened NAME", or the reason the open failed.
+func infoName[R interface {
+	Info() (schema.FactoryInfo, error)
+}](res R, err error) ([]byte, error) {
+	if err != nil {
+		return []byte("refused: " + wire.Decode(err).Error()), nil
+	}
+	info, err := res.Info()
+	if err != nil {
+		return nil, err
+	}
+	name, _ := info.Name()
+	return []byte("opened " + name), nil
 }
