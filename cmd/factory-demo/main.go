@@ -1,7 +1,12 @@
 // Command factory-demo shows factoryd's main job end to end with nothing configured: it builds
 // factoryd, factoryctl and the tax-preparer example, starts the daemon in a temporary data
 // directory, publishes and seals the example as a factory, runs a confined instance of it on a
-// secret input, shows the result, and stops, removing everything it made.
+// secret input, shows the result and what each party learns of it (the builder: the bill; the
+// requestor: its own charges and usage), and stops, removing everything it made.
+//
+// Run as root, the builder and the requestor are two unix users (uids 61100 and 61101), so the
+// daemon tells them apart by their sockets' credentials, as it would on a shared machine; run
+// as an ordinary user, both are that user.
 //
 //	go run ./cmd/factory-demo
 package main
@@ -9,6 +14,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -31,7 +37,15 @@ func main() {
 
 type demo struct {
 	root, dir, socket string
+	// uids of the two parties, when the demo can act as them (it runs as root).
+	builder, requestor *uint32
 }
+
+// Who runs a step.
+const (
+	asBuilder   = "builder"
+	asRequestor = "requestor"
+)
 
 func run(ctx context.Context) error {
 	root, err := moduleRoot()
@@ -47,6 +61,14 @@ func run(ctx context.Context) error {
 		return err
 	}
 	d := &demo{root: root, dir: dir, socket: filepath.Join(dir, "factoryd.sock")}
+	if os.Geteuid() == 0 {
+		b, r := uint32(61100), uint32(61101)
+		d.builder, d.requestor = &b, &r
+		say("the builder runs factoryctl as uid %d, the requestor as uid %d", b, r)
+	}
+	if err := d.makeHomes(); err != nil {
+		return err
+	}
 	say("building factoryd, factoryctl and the tax-preparer example into %s", dir)
 	if err := d.build(); err != nil {
 		return err
@@ -61,47 +83,102 @@ func run(ctx context.Context) error {
 
 func (d *demo) script(ctx context.Context) error {
 	rates := "rates=" + filepath.Join(d.root, "examples", "taxprep", "rates.txt")
+	secret := "income=85000 deductions=12000"
 	steps := []step{
-		{say: "a builder publishes its tax preparer as a factory, with a rate table as an immutable\n" +
-			"component, and seals it: from now on nothing can be installed into it",
-			args: []string{"factory", "new", "tax", "--program", d.bin("taxprep"), "--data", rates, "--seal"}},
-		{say: "another builder publishes the same program, but gives it a \"telemetry\" dropbox it reads",
+		{as: asBuilder, say: "a builder publishes its tax preparer as a factory, with a rate table as an immutable\n" +
+			"component, and seals it: from now on nothing can be installed into it. It will be paid\n" +
+			"one \"returns\" unit per return, through the billing channel",
+			args: []string{"factory", "new", "tax", "--program", d.bin("taxprep"), "--data", rates, "--charge", "returns=1", "--seal"}},
+		{as: asBuilder, say: "another builder publishes the same program, but gives it a \"telemetry\" dropbox it reads",
 			args: []string{"factory", "new", "freetax", "--program", d.bin("taxprep"), "--data", rates,
 				"--hole", "telemetry=usage analytics", "--seal"}},
-		{say: "before handing over a secret, the requestor audits both factories",
+		{as: asRequestor, say: "before handing over a secret, the requestor audits both factories",
 			args: []string{"factory", "audit", "tax"}},
-		{args: []string{"factory", "audit", "freetax"}},
-		{say: "and checks freetax against a policy: a factory whose holes are the ones it accepts (tax has none)",
+		{as: asRequestor, args: []string{"factory", "audit", "freetax"}},
+		{as: asRequestor, say: "and checks freetax against a policy: a factory whose holes are the ones it accepts (tax has none)",
 			args: []string{"factory", "compare", "freetax", "tax"}},
-		{say: "the requestor runs a confined instance of the discreet factory on its secret income: it\n" +
+		{as: asRequestor, say: "the requestor runs a confined instance of the discreet factory on its secret income: it\n" +
 			"sees only the rate table and the input, in its own namespaces, with no network and an\n" +
-			"empty read-only root",
-			stdin: "income=85000 deductions=12000", args: []string{"run", "tax", "--input", "-"}},
-		{say: "had it trusted freetax instead, its builder would now read the secret from the dropbox",
-			stdin: "income=85000 deductions=12000", args: []string{"run", "freetax", "--input", "-"}},
-		{args: []string{"factory", "dropbox", "freetax", "telemetry"}},
-		{say: "the audit log records what happened to the factories (instance events are the requestor's alone)",
+			"empty read-only root. It consents to be charged at most 1 return per second, 5 in all",
+			stdin: secret, args: []string{"run", "tax", "--input", "-", "--ceiling", "returns=1/5"}},
+		{as: asRequestor, stdin: "income=42000", args: []string{"run", "tax", "--input", "-", "--ceiling", "returns=1/5"}},
+		{as: asBuilder, say: "the builder's view: the bill, and nothing else — no input, no output, no resource use",
+			args: []string{"billing", "ledger", "--factory", "tax"}},
+		{as: asRequestor, say: "the requestor's view: its own charges, the chain they are in verified, and what each\n" +
+			"instance consumed (its own records; never shown to the builder)",
+			args: []string{"billing", "ledger"}},
+		{as: asRequestor, args: []string{"billing", "verify", "--checkpoints", filepath.Join(d.home(asRequestor), "heads.json")}},
+		{as: asRequestor, usage: true},
+		{as: asRequestor, say: "had it trusted freetax instead, its builder would now read the secret from the dropbox",
+			stdin: secret, args: []string{"run", "freetax", "--input", "-"}},
+		{as: asBuilder, args: []string{"factory", "dropbox", "freetax", "telemetry"}},
+		{as: asBuilder, say: "the audit log records what happened to the factories (instance events are the requestor's alone)",
 			args: []string{"audit", "log", "--limit", "8"}},
 	}
 	for _, st := range steps {
 		if st.say != "" {
 			say("%s", st.say)
 		}
-		if err := d.ctl(ctx, st.stdin, st.args...); err != nil {
+		if st.usage {
+			if err := d.showUsage(ctx, st.as); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := d.ctl(ctx, st.as, st.stdin, st.args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// showUsage shows the usage of the requestor's first instance, then the builder's refusal.
+func (d *demo) showUsage(ctx context.Context, as string) error {
+	out, err := d.run(ctx, as, "", "billing", "ledger", "--json")
+	if err != nil {
+		return err
+	}
+	var entries []struct {
+		Instance string `json:"instance"`
+	}
+	if err := json.Unmarshal(out, &entries); err != nil || len(entries) == 0 {
+		return fmt.Errorf("no ledger entry to take an instance from: %v", err)
+	}
+	if _, err := d.ctl(ctx, as, "", "instance", "usage", entries[0].Instance); err != nil {
+		return err
+	}
+	say("the builder asking for the same instance's usage is refused")
+	d.ctl(ctx, asBuilder, "", "instance", "usage", entries[0].Instance)
+	return nil
+}
+
 // step is one command of the demo, with what it shows.
 type step struct {
+	as    string // asBuilder or asRequestor
 	say   string
 	stdin string
 	args  []string
+	usage bool // show an instance's usage instead of running args
 }
 
 func (d *demo) bin(name string) string { return filepath.Join(d.dir, name) }
+
+// home is a party's own directory in the demo's, where its factoryctl keeps files.
+func (d *demo) home(as string) string { return filepath.Join(d.dir, as) }
+
+func (d *demo) makeHomes() error {
+	for as, uid := range map[string]*uint32{asBuilder: d.builder, asRequestor: d.requestor} {
+		if err := os.Mkdir(d.home(as), 0o700); err != nil {
+			return err
+		}
+		if uid != nil {
+			if err := os.Chown(d.home(as), int(*uid), int(*uid)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 func (d *demo) build() error {
 	cmd := exec.Command("go", "build", "-o", d.dir+string(filepath.Separator),
@@ -147,8 +224,10 @@ func (d *demo) stopDaemon(cmd *exec.Cmd) {
 	}
 }
 
-// ctl runs factoryctl with args, feeding it stdin, and shows the command and its output.
-func (d *demo) ctl(ctx context.Context, stdin string, args ...string) error {
+// ctl runs factoryctl as a party with args, feeding it stdin, and shows the command and its
+// output. A command that fails is shown with its error; that is an error of the demo unless
+// the step expects it.
+func (d *demo) ctl(ctx context.Context, as, stdin string, args ...string) ([]byte, error) {
 	shown := append([]string{"factoryctl"}, args...)
 	for i, a := range shown {
 		a = strings.ReplaceAll(a, d.dir+"/", "")
@@ -159,17 +238,34 @@ func (d *demo) ctl(ctx context.Context, stdin string, args ...string) error {
 		}
 		shown[i] = a
 	}
-	prefix := "$ "
+	prefix := as + " $ "
 	if stdin != "" {
-		prefix = fmt.Sprintf("$ echo %q | ", stdin)
+		prefix = fmt.Sprintf("%s $ echo %q | ", as, stdin)
 	}
 	fmt.Println(prefix + strings.Join(shown, " "))
+	out, err := d.run(ctx, as, stdin, args...)
+	os.Stdout.Write(out)
+	fmt.Println()
+	return out, err
+}
+
+// run runs factoryctl as a party and returns what it printed (stdout, then stderr).
+func (d *demo) run(ctx context.Context, as, stdin string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, d.bin("factoryctl"), append([]string{"--socket", d.socket}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+	uid := d.requestor
+	if as == asBuilder {
+		uid = d.builder
+	}
+	if uid != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: *uid, Gid: *uid}}
+		cmd.Env = []string{"HOME=" + d.home(as), "PATH=/usr/bin:/bin"}
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	fmt.Println()
-	return err
+	out.Write(errOut.Bytes())
+	return out.Bytes(), err
 }
 
 func say(format string, args ...any) {

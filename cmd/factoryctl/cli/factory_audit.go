@@ -187,6 +187,10 @@ func labelOf(c client.AuditComponent) string {
 
 // printConfinement shows what a yield handed a directory could open by name.
 func printConfinement(w io.Writer, c *client.Confinement) {
+	if len(c.Capabilities) == 0 && len(c.Reach) == 0 {
+		fmt.Fprintln(w, "\nnames: a yield handed a directory can open nothing (no descriptor grants its confinement SID)")
+		return
+	}
 	mode := "not strict: also what grants all application packages"
 	if c.Strict {
 		mode = "strict"
