@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -244,4 +245,13 @@ func makeVatDir(base, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("cgroup %s keeps disappearing", base)
+}
+
+// requireWritable fails unless this process may create vat cgroups in base: an existing base
+// (made by another daemon, e.g. one running as root) may not be ours to write.
+func requireWritable(base string) error {
+	if err := unix.Access(base, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("cannot create cgroups in %s: %w", base, err)
+	}
+	return nil
 }

@@ -29,6 +29,10 @@ func newV1(mounts []mount, self map[string]string) (*v1, error) {
 			d.close()
 			return nil, fmt.Errorf("controller %s: %w", c, err)
 		}
+		if err := requireWritable(base); err != nil {
+			d.close()
+			return nil, fmt.Errorf("controller %s: %w", c, err)
+		}
 		d.bases[c] = base
 	}
 	return d, nil

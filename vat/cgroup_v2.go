@@ -35,6 +35,9 @@ func newV2(mounts []mount, self map[string]string) (*v2, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, err
 	}
+	if err := requireWritable(base); err != nil {
+		return nil, err
+	}
 	if err := enableInParent(parent); err != nil {
 		return nil, err
 	}
