@@ -1,9 +1,11 @@
 package vat
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func countCgroups(t *testing.T, s *Spawner) int {
+// countCgroupsOf counts the vat cgroups under the spawner's base: all of them, or those of the
+// vat with the given pid.
+func countCgroupsOf(t *testing.T, s *Spawner, pid int) int {
 	t.Helper()
 	var base string
 	switch d := s.cgroups.(type) {
@@ -24,7 +28,7 @@ func countCgroups(t *testing.T, s *Spawner) int {
 	require.NoError(t, err)
 	n := 0
 	for _, e := range ents {
-		if e.IsDir() {
+		if e.IsDir() && (pid == 0 || strings.HasPrefix(e.Name(), fmt.Sprintf("vat-%d-", pid))) {
 			n++
 		}
 	}
