@@ -42,6 +42,8 @@ type Process struct {
 	cgroup   cgroup // nil without limits that need one
 	limits   Limits
 	usage    Usage // set before done closes, under cgroupMu
+	// rusageCPU is the CPU time the kernel reported when reaping the process (set before done).
+	rusageCPU uint64
 
 	cgroupMu   sync.Mutex // guards cgroup, limits and cgroupGone: placing, limiting, reading, removing
 	cgroupGone bool
@@ -106,8 +108,9 @@ func (p *Process) reap() {
 		return
 	}
 	var info unix.Siginfo
+	var ru unix.Rusage
 	rerr := raw.Read(func(fd uintptr) bool {
-		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
+		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, &ru)
 		if errors.Is(err, unix.EINTR) {
 			return false
 		}
@@ -115,6 +118,7 @@ func (p *Process) reap() {
 	})
 	if rerr == nil {
 		p.status = statusOf(&info)
+		p.rusageCPU = uint64(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
 	}
 	p.pidfd.Close()
 	p.endCgroup()
@@ -133,6 +137,8 @@ func (p *Process) endCgroup() {
 		return
 	}
 	p.usage = p.cgroup.usage()
+	// The process's own CPU time also counts the helper's steps before it joined the cgroup.
+	p.usage.CPUNanos = max(p.usage.CPUNanos, p.rusageCPU)
 	p.status.Limit = p.cgroup.cause(p.limits)
 	if p.status.Limit == "" {
 		p.status.Limit = p.cpuCause()
@@ -161,10 +167,13 @@ func (p *Process) setLimits(lim Limits) cgroup {
 }
 
 // cpuCause names the CPU time limit when it is what killed the vat: SIGKILL, and the vat used
-// its whole allowance.
+// its whole allowance. RLIMIT_CPU counts the process's CPU time since its fork, the helper's
+// steps before the program's exec included, which its rusage holds and its cgroup (joined
+// later) does not.
 func (p *Process) cpuCause() string {
 	lim := uint64(p.limits.CPUSeconds)
-	if lim == 0 || p.status.Signal != unix.SIGKILL || p.usage.CPUNanos+uint64(time.Second/10) < lim*uint64(time.Second) {
+	used := max(p.usage.CPUNanos, p.rusageCPU)
+	if lim == 0 || p.status.Signal != unix.SIGKILL || used+uint64(time.Second/10) < lim*uint64(time.Second) {
 		return ""
 	}
 	return fmt.Sprintf("CPU time limit of %ds exceeded", lim)

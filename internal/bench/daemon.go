@@ -30,19 +30,39 @@ type daemonProc struct {
 
 // daemonConfig is the part of factoryd's config file (docs/operator.md) the benchmark sets.
 type daemonConfig struct {
-	Version      int    `json:"version"`
-	LogLevel     string `json:"log_level"`
-	StartTimeout string `json:"start_timeout"`
-	MaxInstances int    `json:"max_instances"`
+	Version      int           `json:"version"`
+	LogLevel     string        `json:"log_level"`
+	StartTimeout string        `json:"start_timeout"`
+	MaxInstances int           `json:"max_instances"`
+	Billing      billingConfig `json:"billing"`
+}
+
+// billingConfig is the config file's "billing" section: the operator's bounds on the billing
+// channels requestors may grant.
+type billingConfig struct {
+	DefaultPeriod    string  `json:"default_period,omitempty"`
+	MinPeriod        string  `json:"min_period,omitempty"`
+	MaxBitsPerSecond float64 `json:"max_bits_per_second,omitempty"`
+}
+
+// newDaemonConfig is the configuration every figure runs under: the shipped log level, room
+// for maxInstances live yields, and billing periods as short as billingPeriod with a channel
+// bound high enough for the ceilings the billing figure grants (see billing.go).
+func newDaemonConfig(maxInstances int, billingPeriod time.Duration) daemonConfig {
+	cfg := daemonConfig{Version: 1, LogLevel: "info", StartTimeout: "30s", MaxInstances: maxInstances}
+	if billingPeriod > 0 {
+		cfg.Billing = billingConfig{DefaultPeriod: billingPeriod.String(), MinPeriod: billingPeriod.String(),
+			MaxBitsPerSecond: maxBillingBitsPerSecond}
+	}
+	return cfg
 }
 
 // startDaemon starts bin as factoryd with its data directory under dir (kept from an earlier
-// start, if any) and room for
-// maxInstances live yields, and returns once it accepts connections. extraEnv is added to its
-// environment. The Go runtime's GC trace goes to its log, for the daemon's heap size.
-func startDaemon(ctx context.Context, bin, dir string, maxInstances int, extraEnv []string) (*daemonProc, error) {
+// start, if any) and configuration cfg, and returns once it accepts connections. extraEnv is
+// added to its environment. The Go runtime's GC trace goes to its log, for the daemon's heap
+// size.
+func startDaemon(ctx context.Context, bin, dir string, cfg daemonConfig, extraEnv []string) (*daemonProc, error) {
 	cfgPath := filepath.Join(dir, "factoryd.json")
-	cfg := daemonConfig{Version: 1, LogLevel: "info", StartTimeout: "30s", MaxInstances: maxInstances}
 	if err := writeJSON(cfgPath, cfg); err != nil {
 		return nil, err
 	}

@@ -13,7 +13,16 @@
 //     socketpair; see rawhop): latency with one caller, throughput with several.
 //   - memory: idle memory per live yield at several population sizes: each vat's RSS and PSS,
 //     the system's MemAvailable, and the daemon's own growth.
-//   - billing and holes audit: placeholders, measured by later issues.
+//   - billing: durable billing charges per second with 1, 16 and 256 yields running the
+//     charger program (internal/testprogs/charger), each keeping many charges in flight on its
+//     meter, against a plain bbolt group-commit loop in the benchmark process (one writer
+//     committing every pending record in one transaction) with as many submitters as there
+//     are charges in flight. The two alternate round by round.
+//   - audit: Requestor.holes on sealed factory graphs of 10, 1,000 and 10,000 components (a
+//     root holding data components and sealed sub-factories that hold data components),
+//     against the same call on a 1-component factory, alternating call by call. When package
+//     client cannot receive the report, it is timed over a connection accepting larger
+//     messages, and the failure is reported.
 //
 // Rules: the daemon under test is the real factoryd binary in a temporary directory, driven
 // through package client; warm-up runs are excluded and every figure reports its sample count;

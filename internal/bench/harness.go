@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/factoryd/factoryd/client"
+	"github.com/factoryd/factoryd/digest"
 	"github.com/factoryd/factoryd/internal/testbin"
 )
 
@@ -19,6 +20,7 @@ type binaries struct {
 	factoryd string // the daemon under test (profd when profiling)
 	ping     string // the program, run confined and plain
 	rawhop   string // the relay and echo of the call baseline
+	charger  string // the program of the billing figure
 }
 
 func buildBinaries(profile bool) (binaries, error) {
@@ -30,7 +32,8 @@ func buildBinaries(profile bool) (binaries, error) {
 	for _, p := range []struct {
 		pkg string
 		out *string
-	}{{daemon, &b.factoryd}, {"internal/testprogs/ping", &b.ping}, {"internal/bench/rawhop", &b.rawhop}} {
+	}{{daemon, &b.factoryd}, {"internal/testprogs/ping", &b.ping}, {"internal/bench/rawhop", &b.rawhop},
+		{"internal/testprogs/charger", &b.charger}} {
 		path, err := testbin.Build(module + p.pkg)
 		if err != nil {
 			return binaries{}, err
@@ -48,18 +51,19 @@ type harness struct {
 	progress  io.Writer
 	profiling bool // the daemon is profd
 
-	maxInstances int
-	daemonEnv    []string
-	daemon       *daemonProc
-	client       *client.Client
-	req          *client.Requestor
+	daemonCfg  daemonConfig
+	daemonEnv  []string
+	daemon     *daemonProc
+	client     *client.Client
+	req        *client.Requestor
+	pingDigest digest.Digest // the ping program's blob, also the program of the audit's factories
 }
 
 // newHarness builds the binaries, starts the daemon in a fresh temporary directory and
 // publishes ping as the sealed factory "ping".
 func newHarness(ctx context.Context, opts *Options) (*harness, error) {
 	h := &harness{progress: opts.Progress, profiling: opts.ProfileDir != "",
-		maxInstances: max(4096, 2*opts.Sizes.maxYields())}
+		daemonCfg: newDaemonConfig(max(4096, 2*opts.Sizes.maxYields()), opts.Sizes.BillingPeriod)}
 	if opts.ProfileDir != "" {
 		h.daemonEnv = append(h.daemonEnv, profileEnv+"="+opts.ProfileDir)
 	}
@@ -80,21 +84,21 @@ func (h *harness) setUp(ctx context.Context) error {
 	if err := os.Chmod(h.dir, 0o755); err != nil {
 		return err
 	}
-	h.logf("building factoryd, ping and rawhop")
+	h.logf("building factoryd, ping, rawhop and charger")
 	if h.bins, err = buildBinaries(h.profiling); err != nil {
 		return err
 	}
 	if err := h.startDaemon(ctx); err != nil {
 		return err
 	}
-	h.req, err = publishPing(ctx, h.client, h.bins.ping)
+	h.req, h.pingDigest, err = publishPing(ctx, h.client, h.bins.ping)
 	return err
 }
 
 // startDaemon starts the daemon and connects the client.
 func (h *harness) startDaemon(ctx context.Context) error {
 	var err error
-	if h.daemon, err = startDaemon(ctx, h.bins.factoryd, h.dir, h.maxInstances, h.daemonEnv); err != nil {
+	if h.daemon, err = startDaemon(ctx, h.bins.factoryd, h.dir, h.daemonCfg, h.daemonEnv); err != nil {
 		return err
 	}
 	h.client, err = client.Dial(ctx, h.daemon.socket)
@@ -121,21 +125,23 @@ func (h *harness) restartDaemon(ctx context.Context) error {
 // profileEnv names the directory where profd writes its profiles.
 const profileEnv = "FACTORYD_BENCH_PROFILE_DIR"
 
-// publishPing uploads the ping program and seals it as the factory "ping".
-func publishPing(ctx context.Context, c *client.Client, prog string) (*client.Requestor, error) {
+// publishPing uploads the ping program and seals it as the factory "ping"; it returns the
+// factory's requestor facet and the program's digest.
+func publishPing(ctx context.Context, c *client.Client, prog string) (*client.Requestor, digest.Digest, error) {
 	d, err := c.UploadFile(ctx, prog)
 	if err != nil {
-		return nil, fmt.Errorf("upload ping: %w", err)
+		return nil, d, fmt.Errorf("upload ping: %w", err)
 	}
 	b, err := c.NewFactory(ctx, "ping")
 	if err != nil {
-		return nil, err
+		return nil, d, err
 	}
 	defer b.Release()
 	if err := b.SetProgram(ctx, d); err != nil {
-		return nil, err
+		return nil, d, err
 	}
-	return b.Seal(ctx)
+	r, err := b.Seal(ctx)
+	return r, d, err
 }
 
 // close ends the client, the daemon (and with it every yield), the built binaries and the

@@ -72,7 +72,7 @@ func (h *harness) benchMemory(ctx context.Context, s *Sizes) (*MemoryReport, err
 	r := &MemoryReport{SettleSeconds: s.Settle.Seconds()}
 	var live []*client.Instance
 	err := h.measureGrowth(ctx, s, r, &live)
-	took, terr := h.teardown(context.WithoutCancel(ctx), live)
+	took, terr := h.teardown(context.WithoutCancel(ctx), "memory", live)
 	r.TornDown, r.TeardownSeconds = terr == nil, round3(took.Seconds())
 	if terr == nil && err == nil {
 		terr = h.settleAfter(ctx, s, r)
@@ -198,12 +198,12 @@ func (h *harness) daemonMem() (DaemonMem, error) {
 }
 
 // teardown releases every yield, then waits until the daemon lists none and every vat
-// process is gone.
-func (h *harness) teardown(ctx context.Context, live []*client.Instance) (time.Duration, error) {
+// process is gone; figure names the figure in the progress line.
+func (h *harness) teardown(ctx context.Context, figure string, live []*client.Instance) (time.Duration, error) {
 	if len(live) == 0 {
 		return 0, nil
 	}
-	h.logf("memory: tearing down %d yields", len(live))
+	h.logf("%s: tearing down %d yields", figure, len(live))
 	pids, perr := h.vatPids(ctx)
 	start := time.Now()
 	for _, inst := range live {

@@ -13,7 +13,7 @@ type Options struct {
 	Quick bool
 	// Sizes overrides the sizes Quick selects.
 	Sizes *Sizes
-	// Only restricts the run to these figures ("create", "call", "memory"); empty means all.
+	// Only restricts the run to these figures (Figures); empty means all.
 	Only []string
 	// ProfileDir, when set, runs profd (factoryd with profiling) instead of factoryd and
 	// leaves its CPU and heap profiles there, with the benchmark's own CPU profile.
@@ -44,7 +44,28 @@ type Sizes struct {
 	// before each measurement.
 	MemoryYields []int         `json:"memory_yields"`
 	Settle       time.Duration `json:"settle_ns"`
+	// BillingYields are the numbers of charging yields measured. BillingInFlight charges are
+	// in flight in all at each level, split evenly among the yields but at most 512 per yield
+	// (the daemon drops a connection with more than 1024 calls pending); the baseline has as
+	// many submitters as there are charges in flight. BillingPeriod is the
+	// billing period the yields are granted (the operator's default is 1 s; see billing.go).
+	// Each level runs BillingRounds rounds of about BillingTime of charging, alternating with
+	// the baseline, after a warm-up round of each.
+	BillingYields   []int         `json:"billing_yields"`
+	BillingInFlight int           `json:"billing_in_flight"`
+	BillingPeriod   time.Duration `json:"billing_period_ns"`
+	BillingTime     time.Duration `json:"billing_time_ns"`
+	BillingRounds   int           `json:"billing_rounds"`
+	// AuditComponents are the sizes of the factory graphs audited; AuditRuns the measured
+	// audits of each, each paired with one of the 1-component baseline, after AuditWarmup
+	// dropped pairs.
+	AuditComponents []int `json:"audit_components"`
+	AuditRuns       int   `json:"audit_runs"`
+	AuditWarmup     int   `json:"audit_warmup"`
 }
+
+// Figures names the figures a run can measure, in the order they run.
+var Figures = []string{"create", "call", "memory", "billing", "audit"}
 
 // FullSizes is what `factory-bench` measures by default: a few minutes.
 func FullSizes() Sizes {
@@ -53,6 +74,9 @@ func FullSizes() Sizes {
 		CallSamples: 5000, CallWarmup: 500, CallBlock: 250,
 		Callers: []int{1, 8, 64}, ThroughputTime: 2 * time.Second, ThroughputRounds: 2,
 		MemoryYields: []int{10, 100, 1000}, Settle: 2 * time.Second,
+		BillingYields: []int{1, 16, 256}, BillingInFlight: 4096, BillingPeriod: 20 * time.Millisecond,
+		BillingTime: 2 * time.Second, BillingRounds: 2,
+		AuditComponents: []int{10, 1000, 10000}, AuditRuns: 50, AuditWarmup: 5,
 	}
 }
 
@@ -63,6 +87,9 @@ func QuickSizes() Sizes {
 		CallSamples: 400, CallWarmup: 50, CallBlock: 100,
 		Callers: []int{1, 8, 64}, ThroughputTime: 250 * time.Millisecond, ThroughputRounds: 1,
 		MemoryYields: []int{5, 20}, Settle: 300 * time.Millisecond,
+		BillingYields: []int{1, 8}, BillingInFlight: 128, BillingPeriod: 20 * time.Millisecond,
+		BillingTime: 250 * time.Millisecond, BillingRounds: 1,
+		AuditComponents: []int{10, 100}, AuditRuns: 5, AuditWarmup: 1,
 	}
 }
 

@@ -2,11 +2,12 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
 // ReportVersion is the version of the JSON report's layout.
-const ReportVersion = 1
+const ReportVersion = 2
 
 // Report is everything one run measured. Its JSON form is what --json writes.
 type Report struct {
@@ -18,38 +19,15 @@ type Report struct {
 	Sizes    Sizes     `json:"sizes"`
 	Profiled bool      `json:"profiled"` // the daemon was profd, not factoryd: figures not comparable
 
-	Create *CreateReport `json:"create"`
-	Call   *CallReport   `json:"call"`
-	Memory *MemoryReport `json:"memory"`
-	// Billing and HolesAudit are the targets later issues measure; see Pending.
-	Billing    Pending `json:"billing"`
-	HolesAudit Pending `json:"holes_audit"`
+	Create     *CreateReport  `json:"create"`
+	Call       *CallReport    `json:"call"`
+	Memory     *MemoryReport  `json:"memory"`
+	Billing    *BillingReport `json:"billing"`
+	HolesAudit *AuditReport   `json:"holes_audit"`
 
 	Growth  Growth   `json:"growth"`
 	Targets []Target `json:"targets"`
 }
-
-// Pending marks a target of DESIGN.md that this benchmark does not measure yet.
-//
-// TODO(issue 7, later parts): billing — durable charges/s acknowledged after fsync, against
-// a plain bbolt group-commit loop in the same run (keys "charges_per_s", "baseline_records_per_s",
-// "ratio"); holes audit — audit time of factory graphs of 10, 1,000 and 10,000 components
-// (key "sizes": [{"components", "audit"}]).
-type Pending struct {
-	Measured bool   `json:"measured"`
-	Target   string `json:"target"`
-	Baseline string `json:"baseline"`
-	Note     string `json:"note"`
-}
-
-var (
-	pendingBilling = Pending{Target: "≥ 200k charges/s acknowledged after fsync",
-		Baseline: "a plain bbolt group-commit loop (≈ 550k records/s)",
-		Note:     "not measured yet: the durable billing ledger lands in a later issue"}
-	pendingAudit = Pending{Target: "≤ 10 ms for a factory graph of 10,000 components",
-		Baseline: "graphs of 10, 1,000 and 10,000 components",
-		Note:     "not measured yet: the holes-audit benchmark lands in a later issue"}
-)
 
 // Target is one row of DESIGN.md's targets table, as measured.
 type Target struct {
@@ -69,6 +47,36 @@ type Growth struct {
 	CallByCallers []CallGrowth `json:"call_by_callers"`
 	// MemoryByYields: the marginal cost of each yield added between populations.
 	MemoryByYields []MemoryGrowth `json:"memory_by_yields"`
+	// BillingByYields: durable charges per second by number of charging yields.
+	BillingByYields []BillingGrowth `json:"billing_by_yields"`
+	// AuditByComponents: audit time by size of the factory graph.
+	AuditByComponents []AuditGrowth `json:"audit_by_components"`
+}
+
+// BillingGrowth is one number of charging yields: charges per second relative to one yield,
+// and to the baseline at the same concurrency.
+type BillingGrowth struct {
+	Yields         int     `json:"yields"`
+	ChargesPerSec  float64 `json:"charges_per_s"`
+	Scaling        float64 `json:"scaling"` // charges/s over charges/s with the first level
+	BaselinePerSec float64 `json:"baseline_records_per_s"`
+	Ratio          float64 `json:"ratio"`
+	LatencyP50ms   float64 `json:"charge_p50_ms"`
+	DaemonCPUUs    float64 `json:"daemon_cpu_us_per_charge"`
+}
+
+// AuditGrowth is one graph size: the audit's p50, its time per component, and how much it
+// grew from the previous size against how much the graph grew.
+type AuditGrowth struct {
+	Components     int     `json:"components"`
+	P50ms          float64 `json:"p50_ms"`
+	UsPerComponent float64 `json:"us_per_component"`
+	// OverBaseline is the p50 minus the 1-component audit's, in ms: the part that depends on
+	// the graph.
+	OverBaselineMs float64 `json:"over_baseline_ms"`
+	// TimeGrowth is P50 over the previous size's P50; SizeGrowth the component counts' ratio.
+	TimeGrowth float64 `json:"time_growth"`
+	SizeGrowth float64 `json:"size_growth"`
 }
 
 // CreateGrowth is the create p50 with From to To yields already live.
@@ -103,7 +111,6 @@ type MemoryGrowth struct {
 
 // finish derives the growth section and the targets from the figures.
 func (r *Report) finish() {
-	r.Billing, r.HolesAudit = pendingBilling, pendingAudit
 	r.Growth = growthOf(r)
 	r.Targets = targetsOf(r)
 }
@@ -134,7 +141,46 @@ func growthOf(r *Report) Growth {
 				CostRatio: t.CostRatio})
 		}
 	}
+	g.BillingByYields = billingGrowth(r.Billing)
+	g.AuditByComponents = auditGrowth(r.HolesAudit)
 	return g
+}
+
+func billingGrowth(b *BillingReport) []BillingGrowth {
+	if b == nil || len(b.Levels) == 0 {
+		return nil
+	}
+	var out []BillingGrowth
+	first := b.Levels[0].ChargesPerSec
+	for _, l := range b.Levels {
+		out = append(out, BillingGrowth{Yields: l.Yields, ChargesPerSec: l.ChargesPerSec,
+			Scaling: ratio(l.ChargesPerSec, first), BaselinePerSec: l.BaselinePerSec, Ratio: l.Ratio,
+			LatencyP50ms: l.Latency.P50, DaemonCPUUs: l.DaemonCPUUs})
+	}
+	return out
+}
+
+func auditGrowth(a *AuditReport) []AuditGrowth {
+	if a == nil {
+		return nil
+	}
+	var out []AuditGrowth
+	var prev *AuditSize
+	for i, s := range a.Sizes {
+		if s.Error != "" {
+			continue
+		}
+		g := AuditGrowth{Components: s.Components, P50ms: s.Audit.P50,
+			UsPerComponent: round3(s.Audit.P50 * 1000 / float64(s.Components)),
+			OverBaselineMs: round3(s.Audit.P50 - s.Baseline.P50)}
+		if prev != nil {
+			g.TimeGrowth = ratio(s.Audit.P50, prev.Audit.P50)
+			g.SizeGrowth = ratio(float64(s.Components), float64(prev.Components))
+		}
+		out = append(out, g)
+		prev = &a.Sizes[i]
+	}
+	return out
 }
 
 // perCallUs is the mean time a call spends in the system, by Little's law.
@@ -172,11 +218,70 @@ func targetsOf(r *Report) []Target {
 		mem.Measured = fmt.Sprintf("%.2f MB at %d yields (PSS %.2f MB)", last.VatRSSMB.Mean, last.Yields, last.VatPSSMB.Mean)
 		mem.Met = verdict(last.VatRSSMB.Mean <= 6)
 	}
-	billing := Target{Name: "durable billing charges/s", Target: "≥ 200k/s", Limit: 200000,
-		Measured: "not measured yet (later issue)"}
-	audit := Target{Name: "holes audit, 10,000 components", Target: "≤ 10 ms", Limit: 10,
-		Measured: "not measured yet (later issue)"}
-	return []Target{create, pipelined, call, mem, billing, audit}
+	return []Target{create, pipelined, call, mem, billingTarget(r.Billing), auditTarget(r.HolesAudit)}
+}
+
+// billingTarget judges the best level measured.
+func billingTarget(b *BillingReport) Target {
+	t := Target{Name: "durable billing charges/s (best level)", Target: "≥ 200k/s", Limit: 200000}
+	if b == nil || len(b.Levels) == 0 {
+		return t
+	}
+	best := b.Levels[0]
+	for _, l := range b.Levels {
+		if l.ChargesPerSec > best.ChargesPerSec {
+			best = l
+		}
+	}
+	t.Value = best.ChargesPerSec
+	t.Measured = fmt.Sprintf("%s/s with %d yield(s) (%.3f× bbolt loop's %s/s)", kilo(best.ChargesPerSec), best.Yields,
+		best.Ratio, kilo(best.BaselinePerSec))
+	t.Met = verdict(best.ChargesPerSec >= t.Limit)
+	return t
+}
+
+// auditTarget judges the audit of 10,000 components (p50); with only smaller graphs measured
+// it shows the largest and gives no verdict.
+func auditTarget(a *AuditReport) Target {
+	const want = 10000
+	t := Target{Name: "holes audit, 10,000 components (p50)", Target: "≤ 10 ms", Limit: 10}
+	if a == nil || len(a.Sizes) == 0 {
+		return t
+	}
+	s := a.Sizes[len(a.Sizes)-1]
+	if s.Error != "" {
+		t.Measured = fmt.Sprintf("failed at %d components: %s", s.Components, firstLine(s.Error))
+		if s.Components >= want {
+			t.Met = verdict(false)
+		}
+		return t
+	}
+	t.Value = s.Audit.P50
+	t.Measured = fmt.Sprintf("%s ms at %d components (%.1f× a 1-component audit)", num(s.Audit.P50), s.Components, s.RatioP50)
+	if s.Wide {
+		t.Measured = fmt.Sprintf("client fails (%s KB answer); %s ms with a wider bound", num(float64(s.AnswerBytes)/1024),
+			num(s.Audit.P50))
+	}
+	if s.Components >= want {
+		t.Met = verdict(s.Audit.P50 <= t.Limit && !s.Wide)
+	}
+	return t
+}
+
+// kilo formats a rate in thousands: "21.3k".
+func kilo(v float64) string {
+	return num(v/1000) + "k"
+}
+
+// firstLine is s up to its first newline, at most 60 bytes.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return s
 }
 
 func verdict(ok bool) *bool { return &ok }

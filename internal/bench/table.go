@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 )
 
@@ -21,7 +20,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, "PROFILED RUN: the daemon was profd (factoryd with profiling); figures are not comparable")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	sections := []func(io.Writer) bool{r.writeTargets, r.writeCreate, r.writeCall, r.writeMemory, r.writeGrowth}
+	sections := []func(io.Writer) bool{r.writeTargets, r.writeCreate, r.writeCall, r.writeMemory, r.writeBilling,
+		r.writeAudit, r.writeGrowth}
 	for _, s := range sections {
 		if s(tw) {
 			fmt.Fprintln(tw)
@@ -142,8 +142,68 @@ func (r *Report) writeGrowth(w io.Writer) bool {
 			fmt.Fprintf(w, "\t%d\t%.2f\t%.2f\t%.0f\t%.0f\n", c.Callers, c.DaemonScaling, c.RawScaling, c.DaemonPerCall, c.RawPerCall)
 		}
 	}
-	fmt.Fprintln(w, strings.TrimSpace(`
-NOT YET MEASURED (later issues): durable billing charges/s vs a plain bbolt group-commit loop;
-holes-audit time for factory graphs of 10 / 1,000 / 10,000 components.`))
+	if len(g.BillingByYields) > 0 {
+		fmt.Fprintf(w, "GROWTH: durable charges by yields\tYIELDS\tCHARGES/S\t×%d YIELD\tVS BBOLT LOOP\tP50 MS\tDAEMON CPU µS/CHARGE\n",
+			g.BillingByYields[0].Yields)
+		for _, b := range g.BillingByYields {
+			fmt.Fprintf(w, "\t%d\t%.0f\t%.2f\t%.3f×\t%s\t%.1f\n", b.Yields, b.ChargesPerSec, b.Scaling, b.Ratio,
+				num(b.LatencyP50ms), b.DaemonCPUUs)
+		}
+	}
+	if len(g.AuditByComponents) > 0 {
+		fmt.Fprintln(w, "GROWTH: holes audit by graph size\tCOMPONENTS\tP50 MS\tOVER 1-COMPONENT MS\tµS/COMPONENT\tTIME ×\tSIZE ×")
+		for _, a := range g.AuditByComponents {
+			growth := "\t"
+			if a.SizeGrowth > 0 {
+				growth = fmt.Sprintf("%.1f\t%.0f", a.TimeGrowth, a.SizeGrowth)
+			}
+			fmt.Fprintf(w, "\t%d\t%s\t%s\t%.2f\t%s\n", a.Components, num(a.P50ms), num(a.OverBaselineMs), a.UsPerComponent, growth)
+		}
+	}
+	return true
+}
+
+func (r *Report) writeBilling(w io.Writer) bool {
+	b := r.Billing
+	if b == nil {
+		return false
+	}
+	fmt.Fprintf(w, "DURABLE BILLING CHARGES (period %s ms, %d in flight)\tYIELDS\tIN FLIGHT EACH\tCHARGES\tCHARGES/S\tP50 MS\tP99 MS\tCPU µS/CHARGE DAEMON\tYIELDS\n",
+		num(b.PeriodMs), b.InFlight)
+	for _, l := range b.Levels {
+		fmt.Fprintf(w, "daemon: yields charging their meters\t%d\t%d\t%d\t%.0f\t%s\t%s\t%.1f\t%.1f\n", l.Yields, l.InFlightPerYield,
+			l.Charges, l.ChargesPerSec, num(l.Latency.P50), num(l.Latency.P99), l.DaemonCPUUs, l.YieldCPUUs)
+	}
+	fmt.Fprintln(w, "BASELINE: bbolt group-commit loop\tSUBMITTERS\tRECORD BYTES\tRECORDS\tRECORDS/S\tP50 MS\tP99 MS\tMEAN BATCH\tDAEMON / LOOP")
+	for _, l := range b.Levels {
+		fmt.Fprintf(w, "  alongside %d yields\t%d\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%.3f×\n", l.Yields, l.Submitters, l.RecordBytes,
+			l.BaselineRecords, l.BaselinePerSec, num(l.BaselineLatency.P50), num(l.BaselineLatency.P99), l.BaselineBatch, l.Ratio)
+	}
+	return true
+}
+
+func (r *Report) writeAudit(w io.Writer) bool {
+	a := r.HolesAudit
+	if a == nil {
+		return false
+	}
+	fmt.Fprintf(w, "HOLES AUDIT, Requestor.holes (ms; %d warm-up pairs dropped)\tN\tP50\tP99\tMEAN\tMIN\tMAX\n", a.Warmup)
+	for _, s := range a.Sizes {
+		name := fmt.Sprintf("%d components, %d factories (root: %d data + %d sub-factories of %d data)",
+			s.Components, s.Factories, s.RootData, s.SubFactories, s.DataPerSub)
+		if s.Error != "" {
+			fmt.Fprintf(w, "%s\tFAILED: %s\n", name, firstLine(s.Error))
+			continue
+		}
+		if s.Wide {
+			fmt.Fprintf(w, "%s: package client FAILED (%s)\n", name, firstLine(s.ClientError))
+			name = fmt.Sprintf("  the same over a connection taking answers up to %d MiB", wideMessageSize>>20)
+		}
+		summaryRow(w, name, s.Audit)
+		summaryRow(w, "  1 component, alternating with it", s.Baseline)
+		fmt.Fprintf(w, "  ratio\t\t%.1f×\n", s.RatioP50)
+		fmt.Fprintf(w, "  answer %s KB; CPU per pair of audits: daemon %s ms, client %s ms; graph built in %.1f s\n",
+			num(float64(s.AnswerBytes)/1024), num(s.DaemonCPUms), num(s.ClientCPUms), s.BuildSeconds)
+	}
 	return true
 }
