@@ -43,7 +43,7 @@ type Component struct {
 	Label   string              `json:"label,omitempty"`
 	Factory int                 `json:"factory"` // index of a nested factory, or -1
 	HoleID  string              `json:"hole_id,omitempty"`
-	Digest  string              `json:"sha256,omitempty"`
+	Digest  store.Digest        `json:"sha256,omitzero"`
 	Size    int64               `json:"size,omitempty"`
 }
 
@@ -126,9 +126,7 @@ func (b *builder) describe(f *store.Factory) error {
 
 func (b *builder) component(f *store.Factory, c store.Component) (Component, error) {
 	out := Component{Name: c.Name, Kind: c.Kind, Label: c.Label, Factory: -1, Size: c.Size}
-	if !c.Digest.IsZero() {
-		out.Digest = c.Digest.String()
-	}
+	out.Digest = c.Digest
 	switch c.Kind {
 	case store.KindData:
 		out.Reason = "immutable data served by this daemon: it carries information in, never out"

@@ -18,6 +18,11 @@ type Client struct {
 	daemon schema.Daemon
 }
 
+// MaxAnswerSize bounds one message from the daemon. It is larger than the daemon's own bound
+// on what clients send (wire.DefaultMaxMessageSize): an audit report of a factory graph of many
+// thousands of components takes a few MB.
+const MaxAnswerSize = 64 << 20
+
 // Dial connects to the daemon at socket ("" means DefaultSocket()).
 func Dial(ctx context.Context, socket string) (*Client, error) {
 	if socket == "" {
@@ -34,7 +39,7 @@ func Dial(ctx context.Context, socket string) (*Client, error) {
 // New speaks to the daemon over nc, a connection already made (for example to a socket the
 // caller dialled its own way). The client owns nc.
 func New(nc net.Conn) *Client {
-	conn := wire.NewConn(nc, nil)
+	conn := wire.NewConn(nc, &wire.Options{MaxMessageSize: MaxAnswerSize})
 	return &Client{conn: conn, daemon: schema.Daemon(conn.Bootstrap(context.Background()))}
 }
 

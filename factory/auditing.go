@@ -31,13 +31,13 @@ func visibleTo(p Principal, e *store.AuditEntry) bool {
 
 // report builds f's audit report.
 func (d *Daemon) report(f *Factory) (*audit.Report, error) {
-	rec := f.Snapshot()
+	rec := f.record()
 	r, err := audit.Build(rec, func(id store.FactoryID) (*store.Factory, error) {
 		sub, err := d.reg.get(id)
 		if err != nil {
 			return nil, err
 		}
-		return sub.Snapshot(), nil
+		return sub.record(), nil
 	})
 	if err != nil {
 		return nil, err

@@ -169,12 +169,8 @@ func fillAuditComponent(out schema.AuditComponent, c audit.Component) error {
 			return err
 		}
 	}
-	if c.Digest != "" {
-		d, err := digest.Parse(c.Digest)
-		if err != nil {
-			return err
-		}
-		return out.SetSha256(d[:])
+	if !c.Digest.IsZero() {
+		return out.SetSha256(c.Digest[:])
 	}
 	return nil
 }

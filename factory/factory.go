@@ -66,6 +66,14 @@ func (f *Factory) Snapshot() *store.Factory {
 	return f.rec.Clone()
 }
 
+// record returns the current record itself, for reading only: a record is replaced, never
+// changed in place (mutate works on a copy), so it stays valid and unchanged for the caller.
+func (f *Factory) record() *store.Factory {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rec
+}
+
 // Sealed reports whether the factory is sealed.
 func (f *Factory) Sealed() bool {
 	f.mu.Lock()

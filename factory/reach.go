@@ -49,7 +49,7 @@ type namedObject struct {
 
 // namespace returns every named object with its descriptor.
 func (d *Daemon) namespace() []namedObject {
-	recs := d.reg.list()
+	recs := d.reg.records()
 	out := make([]namedObject, 0, len(recs))
 	for _, rec := range recs {
 		sd, err := descriptorOf(rec)

@@ -100,6 +100,22 @@ func (r *registry) list() []*store.Factory {
 	return out
 }
 
+// records lists the current records, shared and read-only (Factory.record), by name.
+func (r *registry) records() []*store.Factory {
+	r.mu.Lock()
+	fs := make([]*Factory, 0, len(r.byID))
+	for _, f := range r.byID {
+		fs = append(fs, f)
+	}
+	r.mu.Unlock()
+	out := make([]*store.Factory, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, f.record())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // destroy removes f, unless another factory has it installed.
 func (r *registry) destroy(f *Factory) error {
 	live, err := r.unregister(f)
