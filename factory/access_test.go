@@ -386,3 +386,37 @@ func mustFactoryID(t *testing.T, h *harness, name string) []byte {
 	id := f.ID()
 	return id[:]
 }
+
+// A report larger than the bound on what clients send (1 MiB) still reaches the client.
+func TestLargeAuditReport(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("builds a 6,000-component graph")
+	}
+	h := newHarness(t, nil)
+	ctx := ctxT(t)
+	d, err := h.c.Upload(ctx, strings.NewReader("rates"))
+	require.NoError(t, err)
+	root := h.newFactory(h.c, "root")
+	for i := range 60 {
+		sub := h.newFactory(h.c, fmt.Sprintf("sub%d", i))
+		for j := range 100 {
+			require.NoError(t, sub.InstallData(ctx, fmt.Sprintf("data%d", j), d))
+		}
+		r, err := sub.Seal(ctx)
+		require.NoError(t, err)
+		require.NoError(t, root.InstallFactory(ctx, fmt.Sprintf("sub%d", i), r))
+		r.Release()
+	}
+	r, err := root.Seal(ctx)
+	require.NoError(t, err)
+	defer r.Release()
+	rep, err := r.Holes(ctx)
+	require.NoError(t, err)
+	assert.Len(t, rep.Factories, 61)
+	assert.True(t, rep.Discreet)
+	n := 0
+	for _, f := range rep.Factories {
+		n += len(f.Components)
+	}
+	assert.Equal(t, 6060, n)
+}
