@@ -87,30 +87,58 @@ func (m *Meter) ChargeDurable(ctx context.Context, kind string, units uint64) (a
 	return true, m.waitRecorded(ctx, p)
 }
 
+// MaxBatch bounds the charges of one ChargeManyDurable.
+const MaxBatch = 1 << 16
+
+// ChargeManyDurable is count calls of Charge with the same kind and units, made at once, then
+// a wait until their period is recorded (as ChargeDurable). Since the ceilings only fill, the
+// accepted charges are the first accepted of them; it returns how many.
+func (m *Meter) ChargeManyDurable(ctx context.Context, kind string, units uint64, count uint32) (accepted uint32, err error) {
+	if count > MaxBatch {
+		return 0, fmt.Errorf("%d charges at once, at most %d", count, MaxBatch)
+	}
+	p, n := m.chargeMany(kind, units, count)
+	if n == 0 {
+		return 0, nil
+	}
+	return n, m.waitRecorded(ctx, p)
+}
+
 func (m *Meter) charge(kind string, units uint64) (period int64, accepted bool) {
+	p, n := m.chargeMany(kind, units, 1)
+	return p, n == 1
+}
+
+// chargeMany counts up to count charges of units of kind, as many as fit, and returns the
+// period they were counted in and how many.
+func (m *Meter) chargeMany(kind string, units uint64, count uint32) (period int64, accepted uint32) {
 	i := m.policy.index(kind)
 	if i < 0 {
-		return 0, false
+		return 0, 0
 	}
 	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return 0, false
+		return 0, 0
 	}
 	m.advanceLocked(now)
 	c := m.policy.ceilings[i]
 	if units > c.PerPeriod { // also keeps the rounding below from overflowing
-		return 0, false
+		return 0, 0
 	}
 	q := m.policy.kinds[i].Quantum
 	r := ceilDiv(units, q) * q
-	if r > c.PerPeriod-m.sums[i] || r > c.Total-m.totals[i] {
-		return 0, false
+	n := uint64(count)
+	if r > 0 {
+		n = min(n, (c.PerPeriod-m.sums[i])/r, (c.Total-m.totals[i])/r)
 	}
-	m.sums[i] += r
-	m.totals[i] += r
-	return m.cur, true
+	if n == 0 {
+		return 0, 0
+	}
+	m.sums[i] += n * r
+	m.totals[i] += n * r
+	return m.cur, uint32(n)
 }
 
 // Flush returns the entries of every period that has ended and was not flushed yet, oldest

@@ -196,3 +196,42 @@ func TestChargeDurable(t *testing.T) {
 	ok, _ = m.ChargeDurable(ctx, "pages", 1)
 	assert.False(t, ok, "a failed meter refuses")
 }
+
+// A batch is the same charges made one by one: as many as fit are accepted, the rest refused.
+func TestChargeManyDurable(t *testing.T) {
+	m, clock := newTestMeter(t, []Kind{{"pages", 2}}, time.Second, map[string]Ceiling{"pages": {10, 14}})
+	type result struct {
+		n   uint32
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		n, err := m.ChargeManyDurable(context.Background(), "pages", 1, 7) // 7 charges of 2 after rounding
+		res <- result{n, err}
+	}()
+	var got []Entry
+	var through time.Time
+	require.Eventually(t, func() bool {
+		clock.Advance(time.Second)
+		var e []Entry
+		e, through = m.Flush()
+		got = append(got, e...)
+		return len(got) > 0
+	}, 5*time.Second, time.Millisecond)
+	m.Recorded(through)
+	r := <-res
+	require.NoError(t, r.err)
+	assert.Equal(t, uint32(5), r.n, "5 of 2 units fit under 10 per period")
+	require.Len(t, got, 1)
+	assert.Equal(t, uint64(10), got[0].Units)
+
+	// The total leaves room for 4 units: a batch gets what fits, and one that fits nothing
+	// is refused at once.
+	clock.Advance(time.Second)
+	_, err := m.ChargeManyDurable(context.Background(), "pages", 1, MaxBatch+1)
+	assert.Error(t, err)
+	assert.False(t, m.Charge("pages", 5), "6 units do not fit in the 4 left of the total")
+	n, err := m.ChargeManyDurable(context.Background(), "pages", 5, 2)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}

@@ -243,6 +243,31 @@ func (m *meter) Charge(ctx context.Context, call schema.Meter_charge) error {
 	return nil
 }
 
+func (m *meter) ChargeMany(ctx context.Context, call schema.Meter_chargeMany) error {
+	kind, err := call.Args().Kind()
+	if err != nil {
+		return err
+	}
+	count := call.Args().Count()
+	if count > billing.MaxBatch {
+		return toWire(fmt.Errorf("%w: %d charges at once, at most %d", ErrInvalid, count, billing.MaxBatch))
+	}
+	call.Go()
+	accepted, err := m.i.meter.ChargeManyDurable(ctx, kind, call.Args().Units(), count)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return toWire(fmt.Errorf("%w: billing: %v", ErrUnavailable, err))
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	res.SetAccepted(accepted)
+	return nil
+}
+
 func (b *builder) DeclareCharges(ctx context.Context, call schema.Builder_declareCharges) error {
 	if err := b.need(RightInstall); err != nil {
 		return toWire(err)

@@ -291,7 +291,7 @@ func (e *Env) fetchMeter(ctx context.Context, host schema.VatHost) func() error 
 			e.meter = &Meter{err: fmt.Errorf("no billing meter: %w", err)}
 			return nil
 		}
-		e.meter = &Meter{cap: res.Meter().AddRef()}
+		e.meter = newMeter(res.Meter().AddRef())
 		return nil
 	}
 }
@@ -302,33 +302,6 @@ func (e *Env) Meter() *Meter {
 		return &Meter{err: errors.New("no billing meter: the endowment did not load")}
 	}
 	return e.meter
-}
-
-// Meter charges the requestor, on the builder's behalf, for what the program does.
-type Meter struct {
-	cap schema.Meter
-	err error
-}
-
-// Charge charges units of a kind the factory declared, rounded up to the kind's quantum. It
-// returns once the charge is durable in the ledger — at the end of the charge's billing
-// period, so up to a period later; charge from several goroutines to keep working meanwhile —
-// or at once with false when it is refused: an undeclared kind, or beyond the ceilings the
-// requestor granted. Nothing else about the ledger reaches the program.
-func (m *Meter) Charge(ctx context.Context, kind string, units uint64) (accepted bool, err error) {
-	if m.err != nil {
-		return false, m.err
-	}
-	fut, release := m.cap.Charge(ctx, func(p schema.Meter_charge_Params) error {
-		p.SetUnits(units)
-		return p.SetKind(kind)
-	})
-	defer release()
-	res, err := fut.Struct()
-	if err != nil {
-		return false, err
-	}
-	return res.Accepted(), nil
 }
 
 // release drops every capability the Env holds, once it is loaded.

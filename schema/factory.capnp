@@ -542,6 +542,10 @@ interface Meter {
   # durable in the ledger, which is at the end of the charge's period; a refused one (an
   # undeclared kind, or beyond the requestor's ceilings) returns at once. The yield learns
   # nothing else: not how much is left, not why.
+  chargeMany @1 (kind :Text, units :UInt64, count :UInt32) -> (accepted :UInt32);
+  # count charges of units each, applied in order as count calls of charge would be within one
+  # period: the first `accepted` were accepted (and are durable when it returns), the rest
+  # refused. At most 65536 at once. The SDK sends concurrent charges this way.
 }
 
 struct Endowment {

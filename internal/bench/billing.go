@@ -72,9 +72,10 @@ const (
 	maxBillingBitsPerSecond = 1e6
 )
 
-// maxInFlightPerYield keeps each yield's connection well under the daemon's bound on pending
-// calls (wire.DefaultMaxPendingCalls, 1024), past which the daemon drops it.
-const maxInFlightPerYield = 512
+// maxInFlightPerYield bounds the charges one yield keeps in flight (goroutines of the charger).
+// The program SDK sends concurrent charges in batches (Meter.chargeMany, at most 8 calls in
+// flight per kind), so they stay far below the daemon's bound on a connection's pending calls.
+const maxInFlightPerYield = 8192
 
 // benchBilling measures the billing figure at each number of yields.
 func (h *harness) benchBilling(ctx context.Context, s *Sizes) (r *BillingReport, err error) {

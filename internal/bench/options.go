@@ -45,9 +45,9 @@ type Sizes struct {
 	MemoryYields []int         `json:"memory_yields"`
 	Settle       time.Duration `json:"settle_ns"`
 	// BillingYields are the numbers of charging yields measured. BillingInFlight charges are
-	// in flight in all at each level, split evenly among the yields but at most 512 per yield
-	// (the daemon drops a connection with more than 1024 calls pending); the baseline has as
-	// many submitters as there are charges in flight. BillingPeriod is the
+	// in flight in all at each level, split evenly among the yields but at most 8192 per yield
+	// (the SDK batches them into a few calls); the baseline has as many submitters as there
+	// are charges in flight. BillingPeriod is the
 	// billing period the yields are granted (the operator's default is 1 s; see billing.go).
 	// Each level runs BillingRounds rounds of about BillingTime of charging, alternating with
 	// the baseline, after a warm-up round of each.
@@ -74,7 +74,7 @@ func FullSizes() Sizes {
 		CallSamples: 5000, CallWarmup: 500, CallBlock: 250,
 		Callers: []int{1, 8, 64}, ThroughputTime: 2 * time.Second, ThroughputRounds: 2,
 		MemoryYields: []int{10, 100, 1000}, Settle: 2 * time.Second,
-		BillingYields: []int{1, 16, 256}, BillingInFlight: 4096, BillingPeriod: 20 * time.Millisecond,
+		BillingYields: []int{1, 16, 256}, BillingInFlight: 16384, BillingPeriod: 20 * time.Millisecond,
 		BillingTime: 2 * time.Second, BillingRounds: 2,
 		AuditComponents: []int{10, 1000, 10000}, AuditRuns: 50, AuditWarmup: 5,
 	}
