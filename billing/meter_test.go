@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -234,4 +235,26 @@ func TestChargeManyDurable(t *testing.T) {
 	n, err := m.ChargeManyDurable(context.Background(), "pages", 5, 2)
 	require.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+// Within a period, a batch of charges gets exactly what the same charges made one by one get.
+func TestBatchEqualsOneByOne(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 2000 {
+		q := 1 + rng.Uint64N(8)
+		c := Ceiling{PerPeriod: rng.Uint64N(200), Total: rng.Uint64N(400)}
+		one, _ := newTestMeter(t, []Kind{{"k", q}}, time.Second, map[string]Ceiling{"k": c})
+		many, _ := newTestMeter(t, []Kind{{"k", q}}, time.Second, map[string]Ceiling{"k": c})
+		for range 1 + rng.IntN(4) {
+			units, count := rng.Uint64N(30), uint32(rng.IntN(50))
+			var want uint32
+			for range count {
+				if one.Charge("k", units) {
+					want++
+				}
+			}
+			_, got := many.chargeMany("k", units, count)
+			require.Equal(t, want, got, "quantum %d ceiling %+v units %d count %d", q, c, units, count)
+		}
+	}
 }
