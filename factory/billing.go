@@ -230,10 +230,7 @@ func (m *meter) Charge(ctx context.Context, call schema.Meter_charge) error {
 	call.Go() // many charges wait for the same period end at once
 	accepted, err := m.i.meter.ChargeDurable(ctx, kind, call.Args().Units())
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return toWire(fmt.Errorf("%w: billing: %v", ErrUnavailable, err))
+		return chargeErr(ctx, err)
 	}
 	res, err := call.AllocResults()
 	if err != nil {
@@ -255,10 +252,7 @@ func (m *meter) ChargeMany(ctx context.Context, call schema.Meter_chargeMany) er
 	call.Go()
 	accepted, err := m.i.meter.ChargeManyDurable(ctx, kind, call.Args().Units(), count)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return toWire(fmt.Errorf("%w: billing: %v", ErrUnavailable, err))
+		return chargeErr(ctx, err)
 	}
 	res, err := call.AllocResults()
 	if err != nil {
@@ -266,6 +260,15 @@ func (m *meter) ChargeMany(ctx context.Context, call schema.Meter_chargeMany) er
 	}
 	res.SetAccepted(accepted)
 	return nil
+}
+
+// chargeErr is the answer to a charge whose wait for durability failed: the call was
+// cancelled, or the ledger failed.
+func chargeErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return toWire(fmt.Errorf("%w: billing: %v", ErrUnavailable, err))
 }
 
 func (b *builder) DeclareCharges(ctx context.Context, call schema.Builder_declareCharges) error {

@@ -90,7 +90,7 @@ func denied(rec *store.Factory, what string, granted access.AccessMask) error {
 func (dir *directory) visible() ([]*store.Factory, []access.AccessMask) {
 	var recs []*store.Factory
 	var rights []access.AccessMask
-	for _, rec := range dir.d.reg.list() {
+	for _, rec := range dir.d.reg.records() {
 		granted, err := accessTo(dir.tok, rec)
 		if err != nil {
 			dir.d.log.Warn("access check failed", "factory", rec.Name, "error", err)
@@ -208,7 +208,7 @@ func (d *Daemon) capabilityNames() map[access.SID]string {
 			out[sid] = name
 		}
 	}
-	for _, rec := range d.reg.list() {
+	for _, rec := range d.reg.records() {
 		for _, n := range rec.Capabilities {
 			add(n)
 		}
@@ -226,7 +226,7 @@ func (d *Daemon) trustee(sid access.SID, caps map[access.SID]string) string {
 		return "capability " + name
 	}
 	if sid.Authority() == 15 && sid.SubAuthorityCount() == 9 && sid.SubAuthority(0) == 2 {
-		for _, rec := range d.reg.list() {
+		for _, rec := range d.reg.records() {
 			if access.ConfinementSID(rec.ID[:]) == sid {
 				return "yields of factory " + rec.Name
 			}

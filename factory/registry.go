@@ -86,18 +86,11 @@ func (r *registry) holesOf(id store.FactoryID) ([]string, error) {
 
 // list returns every factory's record, sorted by name.
 func (r *registry) list() []*store.Factory {
-	r.mu.Lock()
-	fs := make([]*Factory, 0, len(r.byID))
-	for _, f := range r.byID {
-		fs = append(fs, f)
+	recs := r.records()
+	for i, rec := range recs {
+		recs[i] = rec.Clone()
 	}
-	r.mu.Unlock()
-	out := make([]*store.Factory, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, f.Snapshot())
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return recs
 }
 
 // records lists the current records, shared and read-only (Factory.record), by name.
