@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/factoryd/factoryd/access"
 	"github.com/factoryd/factoryd/store"
@@ -89,17 +90,44 @@ func defaultDescriptor(owner store.Principal) *access.SecurityDescriptor {
 	}
 }
 
-// descriptorOf returns the security descriptor of a factory record.
+// descriptorOf returns the security descriptor of a factory record, shared and read-only:
+// parsed descriptors are kept by their SDDL, since every open and listing checks them.
 func descriptorOf(rec *store.Factory) (*access.SecurityDescriptor, error) {
 	if rec.Descriptor == "" {
 		return defaultDescriptor(rec.Owner), nil
+	}
+	parsed.mu.Lock()
+	sd, ok := parsed.m[rec.Descriptor]
+	parsed.mu.Unlock()
+	if ok {
+		return sd, nil
 	}
 	sd, err := access.ParseSDDL(rec.Descriptor)
 	if err != nil {
 		return nil, fmt.Errorf("%w: factory %q: stored descriptor: %v", store.ErrCorrupt, rec.Name, err)
 	}
+	parsed.mu.Lock()
+	if len(parsed.m) >= maxParsed {
+		clear(parsed.m)
+	}
+	parsed.m[rec.Descriptor] = sd
+	parsed.mu.Unlock()
 	return sd, nil
 }
+
+// parsed caches descriptors by SDDL; it is emptied when it reaches maxParsed.
+var parsed = struct {
+	mu sync.Mutex
+	m  map[string]*access.SecurityDescriptor
+}{m: map[string]*access.SecurityDescriptor{}}
+
+const maxParsed = 4096
+
+// Bounds on a descriptor an owner sets: every open and listing by anyone walks it.
+const (
+	maxSDDL = 64 << 10
+	maxACEs = 1024
+)
 
 // accessTo runs AccessCheck for tok on rec, asking for every right it may have.
 func accessTo(tok *access.Token, rec *store.Factory) (access.AccessMask, error) {
@@ -162,6 +190,9 @@ func expandSDDL(s string) (string, error) {
 // parseDescriptor reads an administrator's SDDL for a factory: aliases expanded, an owner
 // required, rights limited to the factory's.
 func parseDescriptor(text string) (*access.SecurityDescriptor, error) {
+	if len(text) > maxSDDL {
+		return nil, fmt.Errorf("%w: the descriptor is %d bytes, at most %d", ErrInvalid, len(text), maxSDDL)
+	}
 	expanded, err := expandSDDL(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -175,6 +206,15 @@ func parseDescriptor(text string) (*access.SecurityDescriptor, error) {
 	}
 	if err := sd.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	n := 0
+	for _, acl := range []*access.ACL{sd.DACL, sd.SACL} {
+		if acl != nil {
+			n += len(acl.ACEs)
+		}
+	}
+	if n > maxACEs {
+		return nil, fmt.Errorf("%w: the descriptor has %d entries, at most %d", ErrInvalid, n, maxACEs)
 	}
 	return sd, nil
 }

@@ -177,6 +177,10 @@ func TestSetACL(t *testing.T) {
 	assert.ErrorContains(t, err, "names no owner")
 	_, err = own.SetACL(ctx, "tax", "O:uid:x")
 	requireCode(t, err, wire.CodeInvalid)
+	// Everyone's opens walk the descriptor: its size is bounded.
+	_, err = own.SetACL(ctx, "tax", fmt.Sprintf("O:uid:%dD:", owner)+strings.Repeat("(A;;0x1;;;WD)", 1025))
+	requireCode(t, err, wire.CodeInvalid)
+	assert.ErrorContains(t, err, "at most 1024")
 
 	// Giving alice write-acl lets her change the DACL but not the owner.
 	_, err = own.SetACL(ctx, "tax", fmt.Sprintf("O:uid:%dD:(A;;GA;;;uid:%d)(A;;0x40000;;;uid:%d)", owner, owner, alice))
