@@ -81,6 +81,19 @@ func (dir *directory) openVerifier(name string, nameErr error) (schema.Verifier,
 	return dir.d.verifierFacet(f, dir.p), nil
 }
 
+// answerOpen answers a call that opens a facet: the facet as its result, or the open's error.
+func answerOpen[C interface{ Release() }, R any](c C, err error, alloc func() (R, error), set func(R, C) error) error {
+	if err != nil {
+		return toWire(err)
+	}
+	res, err := alloc()
+	if err != nil {
+		c.Release()
+		return err
+	}
+	return set(res, c)
+}
+
 // denied is the error of an open that the descriptor refuses.
 func denied(rec *store.Factory, what string, granted access.AccessMask) error {
 	return fmt.Errorf("%w: factory %q grants you no %s rights (you hold: %s)", ErrPermission, rec.Name, what, RightsText(granted))
@@ -131,42 +144,18 @@ func (dir *directory) List(ctx context.Context, call schema.Directory_list) erro
 }
 
 func (dir *directory) Requestor(ctx context.Context, call schema.Directory_requestor) error {
-	r, err := dir.openRequestor(call.Args().Name())
-	if err != nil {
-		return toWire(err)
-	}
-	res, err := call.AllocResults()
-	if err != nil {
-		r.Release()
-		return err
-	}
-	return res.SetRequestor(r)
+	c, err := dir.openRequestor(call.Args().Name())
+	return answerOpen(c, err, call.AllocResults, schema.Directory_requestor_Results.SetRequestor)
 }
 
 func (dir *directory) Verifier(ctx context.Context, call schema.Directory_verifier) error {
-	v, err := dir.openVerifier(call.Args().Name())
-	if err != nil {
-		return toWire(err)
-	}
-	res, err := call.AllocResults()
-	if err != nil {
-		v.Release()
-		return err
-	}
-	return res.SetVerifier(v)
+	c, err := dir.openVerifier(call.Args().Name())
+	return answerOpen(c, err, call.AllocResults, schema.Directory_verifier_Results.SetVerifier)
 }
 
 func (dir *directory) Builder(ctx context.Context, call schema.Directory_builder) error {
-	b, err := dir.openBuilder(call.Args().Name())
-	if err != nil {
-		return toWire(err)
-	}
-	res, err := call.AllocResults()
-	if err != nil {
-		b.Release()
-		return err
-	}
-	return res.SetBuilder(b)
+	c, err := dir.openBuilder(call.Args().Name())
+	return answerOpen(c, err, call.AllocResults, schema.Directory_builder_Results.SetBuilder)
 }
 
 func (dir *directory) Access(ctx context.Context, call schema.Directory_access) error {
@@ -219,18 +208,24 @@ func (d *Daemon) capabilityNames() map[access.SID]string {
 	return out
 }
 
-// trustee names a SID for people: a unix user or group, a well-known SID, a capability the
-// daemon knows, or a factory's confinement SID.
-func (d *Daemon) trustee(sid access.SID, caps map[access.SID]string) string {
-	if name, ok := caps[sid]; ok {
-		return "capability " + name
+// sidNames names, for people, the SIDs only the daemon knows: capabilities (capabilityNames)
+// and each factory's confinement SID.
+func (d *Daemon) sidNames() map[access.SID]string {
+	out := map[access.SID]string{}
+	for sid, name := range d.capabilityNames() {
+		out[sid] = "capability " + name
 	}
-	if sid.Authority() == 15 && sid.SubAuthorityCount() == 9 && sid.SubAuthority(0) == 2 {
-		for _, rec := range d.reg.records() {
-			if access.ConfinementSID(rec.ID[:]) == sid {
-				return "yields of factory " + rec.Name
-			}
-		}
+	for _, rec := range d.reg.records() {
+		out[access.ConfinementSID(rec.ID[:])] = "yields of factory " + rec.Name
+	}
+	return out
+}
+
+// trustee names a SID for people: one of known (sidNames), a well-known SID or a unix user or
+// group, else the SID itself.
+func trustee(sid access.SID, known map[access.SID]string) string {
+	if name, ok := known[sid]; ok {
+		return name
 	}
 	if name := access.WellKnownName(sid); name != "" {
 		return name
@@ -254,8 +249,8 @@ func (d *Daemon) fillACL(out schema.Acl, rec *store.Factory, granted access.Acce
 	if err := out.SetSddl(text); err != nil {
 		return err
 	}
-	caps := d.capabilityNames()
-	if err := out.SetOwner(fmt.Sprintf("%v (%s)", sd.Owner, d.trustee(sd.Owner, caps))); err != nil {
+	known := d.sidNames()
+	if err := out.SetOwner(fmt.Sprintf("%v (%s)", sd.Owner, trustee(sd.Owner, known))); err != nil {
 		return err
 	}
 	out.SetGranted(uint32(granted))
@@ -278,7 +273,7 @@ func (d *Daemon) fillACL(out schema.Acl, rec *store.Factory, granted access.Acce
 		if err := e.SetSid(ace.SID.String()); err != nil {
 			return err
 		}
-		if err := e.SetTrustee(d.trustee(ace.SID, caps)); err != nil {
+		if err := e.SetTrustee(trustee(ace.SID, known)); err != nil {
 			return err
 		}
 		mask, _ := factoryMapping.Map(ace.Mask)

@@ -68,42 +68,18 @@ func (s *session) NewFactory(ctx context.Context, call schema.Daemon_newFactory)
 // Builder, Requestor and Verifier open a factory by name with the client's token.
 
 func (s *session) Builder(ctx context.Context, call schema.Daemon_builder) error {
-	b, err := s.dir().openBuilder(call.Args().Name())
-	if err != nil {
-		return toWire(err)
-	}
-	res, err := call.AllocResults()
-	if err != nil {
-		b.Release()
-		return err
-	}
-	return res.SetBuilder(b)
+	c, err := s.dir().openBuilder(call.Args().Name())
+	return answerOpen(c, err, call.AllocResults, schema.Daemon_builder_Results.SetBuilder)
 }
 
 func (s *session) Requestor(ctx context.Context, call schema.Daemon_requestor) error {
-	r, err := s.dir().openRequestor(call.Args().Name())
-	if err != nil {
-		return toWire(err)
-	}
-	res, err := call.AllocResults()
-	if err != nil {
-		r.Release()
-		return err
-	}
-	return res.SetRequestor(r)
+	c, err := s.dir().openRequestor(call.Args().Name())
+	return answerOpen(c, err, call.AllocResults, schema.Daemon_requestor_Results.SetRequestor)
 }
 
 func (s *session) Verifier(ctx context.Context, call schema.Daemon_verifier) error {
-	v, err := s.dir().openVerifier(call.Args().Name())
-	if err != nil {
-		return toWire(err)
-	}
-	res, err := call.AllocResults()
-	if err != nil {
-		v.Release()
-		return err
-	}
-	return res.SetVerifier(v)
+	c, err := s.dir().openVerifier(call.Args().Name())
+	return answerOpen(c, err, call.AllocResults, schema.Daemon_verifier_Results.SetVerifier)
 }
 
 func (s *session) ListFactories(ctx context.Context, call schema.Daemon_listFactories) error {
