@@ -79,6 +79,7 @@ func helperMain() int {
 		sendFailure(h.ctl, name, err)
 		return 1
 	}
+	warmDecoder()
 	req, fds, err := recvRequest(h.ctl)
 	if err != nil {
 		sendFailure(h.ctl, "request", err)

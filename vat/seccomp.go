@@ -344,28 +344,29 @@ func specialRules(declared []string) []rule {
 	return out
 }
 
-// filterCache keeps compiled filters by their declared syscalls and mode: a factory's filter
-// is compiled once, not per vat.
+// filterCache keeps compiled filters, encoded for the helper's request (encodeFilter), by their
+// declared syscalls and mode: a factory's filter is compiled once, not per vat.
 //
 // mu guards m.
 type filterCache struct {
 	mu sync.Mutex
-	m  map[string][]unix.SockFilter
+	m  map[string][]byte
 }
 
-func (c *filterCache) get(extra []string, logMode bool) ([]unix.SockFilter, error) {
+func (c *filterCache) get(extra []string, logMode bool) ([]byte, error) {
 	key := fmt.Sprint(logMode, extra)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prog, ok := c.m[key]; ok {
 		return prog, nil
 	}
-	prog, err := filter(extra, logMode)
+	compiled, err := filter(extra, logMode)
 	if err != nil {
 		return nil, err
 	}
+	prog := encodeFilter(compiled)
 	if c.m == nil {
-		c.m = map[string][]unix.SockFilter{}
+		c.m = map[string][]byte{}
 	}
 	if len(c.m) < 1024 {
 		c.m[key] = prog

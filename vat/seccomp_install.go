@@ -28,7 +28,10 @@ func (h *helper) seccomp() error {
 	if h.req.Seccomp == nil {
 		return nil
 	}
-	prog := h.req.Seccomp.Filter
+	prog, err := decodeFilter(h.req.Seccomp.Filter)
+	if err != nil {
+		return err
+	}
 	if len(prog) == 0 || len(prog) > 4096 {
 		return fmt.Errorf("a filter of %d instructions", len(prog))
 	}

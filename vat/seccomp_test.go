@@ -2,6 +2,7 @@ package vat
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -220,4 +221,29 @@ func maxPath(prog []unix.SockFilter) int {
 		longest = max(longest, steps)
 	}
 	return longest
+}
+
+func TestFilterEncodingRoundTrips(t *testing.T) {
+	prog, err := filter([]string{"statx"}, true)
+	require.NoError(t, err)
+	b := encodeFilter(prog)
+	require.Len(t, b, len(prog)*sockFilterSize)
+	got, err := decodeFilter(b)
+	require.NoError(t, err)
+	require.Equal(t, prog, got)
+	_, err = decodeFilter(b[:len(b)-3])
+	require.ErrorContains(t, err, "not a whole number of instructions")
+}
+
+func TestWarmRequestHasEveryField(t *testing.T) {
+	// Re-encoding the sample gives it back only if it names every field of a request, so a
+	// field added to request without the sample fails here.
+	var req request
+	require.NoError(t, json.Unmarshal(warmRequest, &req))
+	b, err := json.Marshal(&req)
+	require.NoError(t, err)
+	require.JSONEq(t, string(warmRequest), string(b))
+	prog, err := decodeFilter(req.Seccomp.Filter)
+	require.NoError(t, err)
+	require.Len(t, prog, 1)
 }
