@@ -40,9 +40,9 @@ type request struct {
 
 type seccompRequest struct {
 	// Filter is the program compiled by the daemon (seccomp.go) in the kernel's layout, 8 bytes
-	// per instruction (encodeFilter): it travels as one base64 string, which the helper decodes
-	// in microseconds where a JSON array of objects took a quarter of a millisecond, on the
-	// path of every start.
+	// per instruction (encodeFilter). It travels as one base64 string because the helper decodes
+	// it on the path of every start: that takes microseconds, where an array of per-instruction
+	// JSON objects would cost a cold helper about a quarter of a millisecond.
 	Filter []byte `json:"filter"`
 	Log    bool   `json:"log"` // notify the daemon of each refusal (it sends its listener first)
 }
