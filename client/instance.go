@@ -179,9 +179,9 @@ func whyEnded(ctx context.Context, ctl schema.InstanceControl, err error) error 
 // Limits are what an instance may use, enforced by the kernel. An instance that exceeds memory,
 // processes or CPU time is killed, and Wait says why.
 type Limits struct {
-	MemoryBytes   uint64
-	Pids          uint32 // processes and threads
-	CPUMillicores uint32 // CPU share: 500 is half a core
+	MemoryBytes   uint64 // at least 16 MiB
+	Pids          uint32 // processes and threads, at least 16
+	CPUMillicores uint32 // CPU share: 500 is half a core, at least 10
 	CPUSeconds    uint32 // total CPU time
 	OpenFiles     uint32
 }

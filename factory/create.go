@@ -278,19 +278,28 @@ func (i *Instance) endWithConn(conn *rpc.Conn, proc *vat.Process) {
 const connGrace = 200 * time.Millisecond
 
 // awaitPublish waits for the program's export. The helper's own verdict arrives meanwhile: a
-// failed step ends the wait at once with the step's name.
+// failed step ends the wait at once with the step's name. An export is returned only once the
+// verdict is in too (it nearly always is: the helper gives it as the program starts), so that
+// the instance's process is the program's from then on.
 func (i *Instance) awaitPublish(ctx context.Context, timeout time.Duration) (capnp.Client, error) {
 	started := i.proc.Started()
+	var export capnp.Client
+	published := i.published
 	for {
+		if export.IsValid() && started == nil {
+			return export, nil
+		}
 		select {
-		case c := <-i.published:
-			return c, nil
+		case export = <-published:
+			published = nil
 		case <-started:
 			if err := i.proc.StartErr(); err != nil {
+				export.Release()
 				return capnp.Client{}, err
 			}
 			started = nil
 		case <-i.proc.Done():
+			export.Release()
 			if err := i.proc.StartErr(); err != nil {
 				return capnp.Client{}, err
 			}
@@ -302,6 +311,7 @@ func (i *Instance) awaitPublish(ctx context.Context, timeout time.Duration) (cap
 			}
 			return capnp.Client{}, fmt.Errorf("%w: %s before publishing its capability", vat.ErrStart, why)
 		case <-ctx.Done():
+			export.Release()
 			if ctx.Err() == context.DeadlineExceeded {
 				return capnp.Client{}, fmt.Errorf("%w: program did not publish its capability within %v", vat.ErrStart, timeout)
 			}

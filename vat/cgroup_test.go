@@ -1,39 +1,15 @@
 package vat
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// countCgroupsOf counts the vat cgroups under the spawner's base: all of them, or those of the
-// vat with the given pid.
-func countCgroupsOf(t *testing.T, s *Spawner, pid int) int {
-	t.Helper()
-	var base string
-	switch d := s.cgroups.(type) {
-	case *v1:
-		base = d.bases["memory"]
-	case *v2:
-		base = d.base
-	}
-	ents, err := os.ReadDir(base)
-	require.NoError(t, err)
-	n := 0
-	for _, e := range ents {
-		if e.IsDir() && (pid == 0 || strings.HasPrefix(e.Name(), fmt.Sprintf("vat-%d-", pid))) {
-			n++
-		}
-	}
-	return n
-}
 
 const hybridMountinfo = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu

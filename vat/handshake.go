@@ -89,20 +89,31 @@ type rlimit struct {
 	Max      uint64 `json:"max"`
 }
 
-// A helper sends at most two messages: its seccomp notification listener (as SCM_RIGHTS, in
-// log mode, just before exec) and, if a step fails, the failure.
+// What a vat's start sends the daemon, in order. Where the helper hands over (handsOver): the
+// program's process, a pidfd of itself (SCM_RIGHTS) as its first act; then the helper, in log
+// mode, the seccomp listener (SCM_RIGHTS); and "started" with the program's pid, or a failure.
+// Otherwise: the listener in log mode, just before exec, and a failure if a step fails; the exec
+// itself shows as end-of-file, the control socket being close-on-exec.
 const (
 	msgFailure  = "failure"
 	msgListener = "listener"
+	msgProgram  = "program"
+	msgStarted  = "started"
 )
 
-// message is what a helper sends.
+// message is what a helper, or the program's process before its exec, sends.
 type message struct {
 	Kind    string `json:"kind"`
 	Step    string `json:"step,omitempty"`
 	Errno   int    `json:"errno,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Pid is the program's pid in the daemon's pid namespace: in "started", and in a failure of
+	// the program's process before its exec (whose pidfd the daemon may not have).
+	Pid int `json:"pid,omitempty"`
 }
+
+// handOverPayload is the program process's message, built before it exists (it cannot run Go).
+var handOverPayload = []byte(`{"kind":"` + msgProgram + `"}`)
 
 // failure is a step's failure, as the daemon reports it.
 type failure struct {
@@ -189,8 +200,18 @@ func sendFailure(ctl int, step string, err error) {
 	if errors.As(err, &errno) {
 		m.Errno = int(errno)
 	}
+	var child *childFailure
+	if errors.As(err, &child) {
+		m.Step, m.Errno, m.Pid = child.step, int(child.errno), child.pid
+	}
 	b, _ := json.Marshal(&m)
 	unix.Write(ctl, b)
+}
+
+func sendStarted(ctl, pid int) error {
+	b, _ := json.Marshal(&message{Kind: msgStarted, Pid: pid})
+	_, err := unix.Write(ctl, b)
+	return err
 }
 
 func sendListener(ctl, fd int) error {
@@ -198,38 +219,69 @@ func sendListener(ctl, fd int) error {
 	return unix.Sendmsg(ctl, b, unix.UnixRights(fd), nil, 0)
 }
 
-// readOutcome waits for the helper's verdict: nil when the control socket reaches end-of-file
-// (the helper exec'd the program, closing its end), or the failure it reported. It returns the
-// seccomp listener the helper sent, if any, which the caller owns.
-func readOutcome(ctl *os.File) (*os.File, error) {
-	var listener *os.File
+// outcome is what the daemon learnt of a vat's start. It owns the files.
+type outcome struct {
+	listener *os.File // the seccomp listener, in log mode
+	program  *os.File // the program's pidfd, where the helper hands over
+	pid      int      // the program's pid, from "started" or a failure
+	started  bool     // the helper said "started"
+	failure  *failure // the step that failed, if one did
+}
+
+func (o *outcome) closeListener() {
+	if o.listener != nil {
+		o.listener.Close()
+		o.listener = nil
+	}
+}
+
+// readOutcome reads what a start sends until the helper has said "started" (with the program's
+// pidfd received before it), or else until end-of-file: the helper has exited or exec'd, and
+// the program's process has exec'd or exited. It returns early, with what it has so far, only
+// on a read error (the caller's deadline): the caller then ends the helper and calls it again,
+// so that a pidfd sent meanwhile is not lost with the socket.
+func readOutcome(ctl *os.File, o *outcome) error {
 	for {
+		if o.started && o.program != nil && o.failure == nil {
+			return nil
+		}
 		m, fds, err := readMessage(ctl)
 		if err != nil || m == nil {
-			if err != nil && listener != nil {
-				listener.Close()
-				listener = nil
-			}
-			return listener, err
+			return err
 		}
 		switch {
-		case m.Kind == msgListener && len(fds) == 1 && listener == nil:
-			// Non-blocking before os.NewFile, so that the runtime's netpoller watches it.
-			if err := unix.SetNonblock(fds[0], true); err != nil {
-				closeAll(fds)
-				return nil, err
+		case m.Kind == msgListener && len(fds) == 1 && o.listener == nil && o.failure == nil:
+			f, err := pollable(fds[0], "seccomp-listener")
+			if err != nil {
+				return err
 			}
-			listener = os.NewFile(uintptr(fds[0]), "seccomp-listener")
-		case m.Kind == msgFailure:
+			o.listener = f
+		case m.Kind == msgProgram && len(fds) == 1 && o.program == nil:
+			f, err := pollable(fds[0], "pidfd")
+			if err != nil {
+				return err
+			}
+			o.program = f
+		case m.Kind == msgStarted && len(fds) == 0 && m.Pid > 0:
+			o.started, o.pid = true, m.Pid
+		case m.Kind == msgFailure && o.failure == nil:
 			closeAll(fds)
-			if listener != nil {
-				listener.Close()
-			}
-			return nil, &failure{Step: m.Step, Errno: m.Errno, Message: m.Message}
+			o.closeListener()
+			o.failure = &failure{Step: m.Step, Errno: m.Errno, Message: m.Message}
+			o.pid = m.Pid
 		default:
 			closeAll(fds)
 		}
 	}
+}
+
+// pollable makes fd non-blocking, so that the runtime's netpoller watches it, and wraps it.
+func pollable(fd int, name string) (*os.File, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // readMessage reads one message; nil at end-of-file.

@@ -35,7 +35,8 @@ type helper struct {
 	req      *request
 	fds      []int
 	ctl      int
-	detached bool // the old root is gone already
+	detached bool              // the old root is gone already
+	filter   []unix.SockFilter // the decoded filter, when the child loads it (handsOver)
 }
 
 // A step is one stage of confinement; its name is what a failure reports.
@@ -50,6 +51,7 @@ type step struct {
 // docs/vat-handshake.md tables both.
 var (
 	before = []step{
+		{"pid namespace", (*helper).pidNamespace},
 		{"mounts", (*helper).mounts},
 		{"pivot", (*helper).pivot},
 		{"detach", (*helper).detachEarly},
@@ -63,7 +65,7 @@ var (
 		{"rlimits", (*helper).rlimits},
 		{"privileges", (*helper).dropPrivileges},
 		{"seccomp", (*helper).seccomp},
-		{"exec", (*helper).exec},
+		{"exec", (*helper).start},
 	}
 )
 
@@ -90,7 +92,25 @@ func helperMain() int {
 		sendFailure(h.ctl, name, err)
 		return 1
 	}
+	if handsOver {
+		return 0 // the program runs, the daemon's child: the helper's work is done
+	}
 	return 1 // exec returned without an error: cannot happen
+}
+
+// pidNamespace makes the program's pid namespace when the helper hands over: the helper stays
+// in the daemon's, and the first process it starts (the program, from this thread) is pid 1 of
+// the new one. Go's runtime starts no thread from a locked one (it asks its template thread),
+// so no thread of the helper's is refused for being in the wrong namespace. Otherwise the
+// daemon started the helper in the program's pid namespace already.
+func (h *helper) pidNamespace() error {
+	if !handsOver {
+		return nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
+		return fmt.Errorf("unshare pid namespace: %w", err)
+	}
+	return nil
 }
 
 func (h *helper) run(steps []step) (string, error) {
@@ -219,11 +239,55 @@ func (h *helper) rlimits() error {
 	return nil
 }
 
-func (h *helper) exec() error {
-	env := h.req.Env
-	if env == nil {
-		env = []string{}
+// start starts the program: by exec (exec) or, where the helper hands over, as its vfork child.
+// The child sends the daemon a pidfd of itself before anything else; the helper then sends the
+// seccomp listener in log mode, and "started" with the program's pid, or the child's failure.
+func (h *helper) start() error {
+	if !handsOver {
+		return h.exec()
 	}
+	logMode := h.req.Seccomp != nil && h.req.Seccomp.Log
+	pause := unix.NsecToTimespec(int64(execBusyPause))
+	s, err := spawn(h.ctl, ProgramPath, []string{progName}, h.env(), h.filter, logMode, int(execBusyWait/execBusyPause), pause)
+	if err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	if s.step != "" {
+		return &childFailure{pid: s.pid, step: s.step, errno: s.errno}
+	}
+	// What is left of the helper is its exit: tearing down its threads and address space. That
+	// can wait for an idle CPU, the program's start cannot: the whole process group (the
+	// helper alone, the program has a session of its own) goes to the lowest priority.
+	unix.Setpriority(unix.PRIO_PGRP, 0, 19)
+	if s.listener >= 0 {
+		err := sendListener(h.ctl, s.listener)
+		unix.Close(s.listener)
+		if err != nil {
+			return fmt.Errorf("send listener: %w", err)
+		}
+	}
+	return sendStarted(h.ctl, s.pid)
+}
+
+// childFailure is the failure of the program's process before its exec: it has exited, a child
+// of the daemon's to reap.
+type childFailure struct {
+	pid   int
+	step  string
+	errno unix.Errno
+}
+
+func (c *childFailure) Error() string { return c.step + ": " + c.errno.Error() }
+
+func (h *helper) env() []string {
+	if h.req.Env == nil {
+		return []string{}
+	}
+	return h.req.Env
+}
+
+func (h *helper) exec() error {
+	env := h.env()
 	// ETXTBSY: some process still holds the program's file open for writing. The daemon wrote
 	// it (an upload) and closed it, but a process the daemon forked meanwhile (another helper)
 	// holds a copy of that descriptor until its own exec closes it: wait that out.
@@ -238,5 +302,9 @@ func (h *helper) exec() error {
 	}
 }
 
-// execBusyWait bounds the wait for a program's file to stop being open for writing.
-const execBusyWait = 2 * time.Second
+// execBusyWait bounds the wait for a program's file to stop being open for writing;
+// execBusyPause is the hand-over child's pause between attempts.
+const (
+	execBusyWait  = 2 * time.Second
+	execBusyPause = 2 * time.Millisecond
+)

@@ -17,11 +17,18 @@ type Limits struct {
 // it execs the program.
 const minMemory = 16 << 20
 
+// minPids is the least process limit: the helper's threads are in the vat's cgroup when it
+// starts the program, and a Go program starts several threads of its own.
+const minPids = 16
+
 func (l Limits) needsCgroup() bool { return l.MemoryBytes > 0 || l.Pids > 0 || l.CPUMillicores > 0 }
 
 func (l Limits) validate() error {
 	if l.MemoryBytes > 0 && l.MemoryBytes < minMemory {
 		return fmt.Errorf("%w: memory limit %s is below the minimum of %s", ErrInvalidPolicy, Bytes(l.MemoryBytes), Bytes(minMemory))
+	}
+	if l.Pids > 0 && l.Pids < minPids {
+		return fmt.Errorf("%w: process limit %d is below the minimum of %d", ErrInvalidPolicy, l.Pids, minPids)
 	}
 	if l.CPUMillicores > 0 && l.CPUMillicores < 10 {
 		return fmt.Errorf("%w: a CPU share below 10 millicores would starve the program", ErrInvalidPolicy)

@@ -2,6 +2,11 @@ package vat
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,10 +96,39 @@ func TestCgroupsAreRemoved(t *testing.T) {
 	s := newSpawnerWith(t, noPool)
 	requireCgroups(t, s)
 	// Other test processes may be creating vats under the same base at the same time: look
-	// only at this vat's own directory, named after its pid.
+	// only at this vat's own directory, the one its program is in.
 	p, _ := spawnProbe(t, s, Spec{Limits: Limits{MemoryBytes: 64 << 20}})
-	assert.Equal(t, 1, countCgroupsOf(t, s, p.Pid()))
+	dir := vatCgroupDir(t, s, p.Pid())
+	assert.DirExists(t, dir)
 	p.Kill()
 	<-p.Done()
-	assert.Equal(t, 0, countCgroupsOf(t, s, p.Pid()), "the vat's cgroup is gone with it")
+	assert.NoDirExists(t, dir, "the vat's cgroup is gone with it")
+}
+
+// vatCgroupDir is the directory of the cgroup pid is in (v1: in the memory hierarchy), checked
+// to be a vat cgroup under the spawner's base.
+func vatCgroupDir(t *testing.T, s *Spawner, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	require.NoError(t, err)
+	var base, rel string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		require.Len(t, parts, 3)
+		switch d := s.cgroups.(type) {
+		case *v1:
+			if slices.Contains(strings.Split(parts[1], ","), "memory") {
+				base, rel = d.bases["memory"], parts[2]
+			}
+		case *v2:
+			if parts[0] == "0" {
+				base, rel = d.base, parts[2]
+			}
+		}
+	}
+	require.NotEmpty(t, rel, "pid %d's cgroup", pid)
+	name := filepath.Base(rel)
+	_, _, ok := vatDirBirth(name)
+	require.True(t, ok, "pid %d is in %s, not a vat cgroup", pid, rel)
+	return filepath.Join(base, name)
 }

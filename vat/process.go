@@ -33,8 +33,11 @@ func (s ExitStatus) String() string {
 
 // Process is a running vat. It is signalled and reaped only through its pidfd, so a recycled
 // pid can never be hit. Its methods are safe for concurrent use.
+//
+// It starts as the helper; where the helper hands over (handsOver), it becomes the program's
+// process, a child of the daemon's the helper started, once the helper has exited: Kill, Done
+// and Status then concern the program.
 type Process struct {
-	pid      int
 	pidfd    *os.File // non-blocking, polled by the runtime's netpoller: no thread per vat
 	conn     *os.File
 	listener *os.File // the seccomp notification listener, in log mode
@@ -53,6 +56,12 @@ type Process struct {
 
 	started  chan struct{} // closed once the helper exec'd the program, or failed
 	startErr error         // set before started closes
+
+	mu       sync.Mutex // guards what follows
+	pid      int
+	launched bool     // the helper has (or may have) its request: a hand-over may come
+	program  *os.File // the program's pidfd, once handed over
+	killed   bool     // Kill was called: the program is killed as soon as it is known
 }
 
 func newProcess(pid, pidfd int, conn *os.File, release func()) (*Process, error) {
@@ -66,8 +75,13 @@ func newProcess(pid, pidfd int, conn *os.File, release func()) (*Process, error)
 	return p, nil
 }
 
-// Pid returns the vat's pid in the daemon's pid namespace, for display only.
-func (p *Process) Pid() int { return p.pid }
+// Pid returns the vat's pid in the daemon's pid namespace, for display only: the helper's until
+// it has handed over, then the program's.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
 
 // Conn returns the daemon's end of the vat's RPC socket (the vat's fd 3). The caller closes it.
 func (p *Process) Conn() *os.File { return p.conn }
@@ -81,9 +95,21 @@ func (p *Process) Status() ExitStatus {
 	return p.status
 }
 
-// Kill sends SIGKILL through the pidfd. Killing a vat that has exited is not an error.
+// Kill sends SIGKILL through the pidfd: the program's once the helper has handed over (or as
+// soon as it does), else the helper's. Killing a vat that has exited is not an error.
 func (p *Process) Kill() error {
-	raw, err := p.pidfd.SyscallConn()
+	p.mu.Lock()
+	p.killed = true
+	f := p.pidfd
+	if p.program != nil {
+		f = p.program
+	}
+	p.mu.Unlock()
+	return p.kill(f)
+}
+
+func (p *Process) kill(pidfd *os.File) error {
+	raw, err := pidfd.SyscallConn()
 	if err != nil {
 		return nil // closed: reaped already
 	}
@@ -94,21 +120,56 @@ func (p *Process) Kill() error {
 		return nil
 	}
 	if serr != nil && !errors.Is(serr, unix.ESRCH) {
-		return fmt.Errorf("kill vat %d: %w", p.pid, serr)
+		return fmt.Errorf("kill vat %d: %w", p.Pid(), serr)
 	}
 	return nil
 }
 
-// reap waits, without blocking a thread, for the pidfd to become readable (the process exited),
-// then collects its status.
+// reap waits for the helper to exit and, when it handed over, for the program; then collects
+// the status.
 func (p *Process) reap() {
 	defer close(p.done)
-	raw, err := p.pidfd.SyscallConn()
-	if err != nil {
-		return
+	info, ru, ok := waitExit(p.pidfd)
+	p.pidfd.Close()
+	if prog := p.handedOver(); prog != nil {
+		info, ru, ok = waitExit(prog)
+		prog.Close()
 	}
+	if ok {
+		p.status = statusOf(&info)
+		p.rusageCPU = uint64(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
+	}
+	p.endCgroup()
+	if p.release != nil {
+		p.release()
+	}
+}
+
+// handedOver returns the program's pidfd once the helper has exited, if it handed over. It waits
+// for awaitExec, which has read "started" by then, or reads the control socket to its end:
+// with the helper gone that is soon.
+func (p *Process) handedOver() *os.File {
+	p.mu.Lock()
+	launched := p.launched
+	p.mu.Unlock()
+	if !launched {
+		return nil
+	}
+	<-p.started
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.program
+}
+
+// waitExit waits, without blocking a thread, for the pidfd to become readable (the process
+// exited), then collects its status.
+func waitExit(pidfd *os.File) (unix.Siginfo, unix.Rusage, bool) {
 	var info unix.Siginfo
 	var ru unix.Rusage
+	raw, err := pidfd.SyscallConn()
+	if err != nil {
+		return info, ru, false
+	}
 	rerr := raw.Read(func(fd uintptr) bool {
 		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, &ru)
 		if errors.Is(err, unix.EINTR) {
@@ -116,15 +177,7 @@ func (p *Process) reap() {
 		}
 		return err != nil || siginfoPid(&info) != 0
 	})
-	if rerr == nil {
-		p.status = statusOf(&info)
-		p.rusageCPU = uint64(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
-	}
-	p.pidfd.Close()
-	p.endCgroup()
-	if p.release != nil {
-		p.release()
-	}
+	return info, ru, rerr == nil
 }
 
 // endCgroup reads why and how much, from the kernel's counters, then removes the cgroup.
@@ -207,8 +260,9 @@ func (p *Process) LiveUsage() Usage {
 	return p.cgroup.usage()
 }
 
-// Started is closed once the helper has exec'd the program (StartErr is nil) or failed a step
-// (StartErr says which, and the vat is being killed).
+// Started is closed once the program has been exec'd — where the helper hands over, once the
+// helper said so, the vat's process and pid being the program's from then on — (StartErr is
+// nil), or a step failed (StartErr says which, and the vat is being killed).
 func (p *Process) Started() <-chan struct{} { return p.started }
 
 // StartErr is the helper's failure; valid once Started is closed.
@@ -227,26 +281,76 @@ func (p *Process) WaitStarted(ctx context.Context) error {
 	}
 }
 
-// awaitExec reads the helper's outcome from the control socket: the seccomp listener in log mode,
-// then end-of-file at exec, or a failure. On failure (or ctx's end first) the vat is killed. It
-// owns ctl.
+// launching records that the helper is about to get its request; from then on a hand-over may
+// come, and awaitExec or abandon must follow.
+func (p *Process) launching() {
+	p.mu.Lock()
+	p.launched = true
+	p.mu.Unlock()
+}
+
+// abandon ends a start whose request never reached the helper.
+func (p *Process) abandon(err error) {
+	p.startErr = err
+	close(p.started)
+	p.Kill()
+}
+
+// takeProgram records the program's pidfd: from now on the vat is the program. A vat killed
+// before is killed now.
+func (p *Process) takeProgram(f *os.File, pid int) {
+	p.mu.Lock()
+	p.program = f
+	if pid > 0 {
+		p.pid = pid
+	}
+	killed := p.killed
+	p.mu.Unlock()
+	if killed {
+		p.kill(f)
+	}
+}
+
+// awaitExec reads the start's outcome from the control socket (readOutcome). On failure (or
+// ctx's end first) the vat is killed. It owns ctl.
 func (p *Process) awaitExec(ctx context.Context, ctl *os.File) {
 	defer close(p.started)
 	defer ctl.Close()
 	stop := context.AfterFunc(ctx, func() { ctl.SetReadDeadline(time.Now()) })
-	defer stop()
-	listener, err := readOutcome(ctl)
-	var fail *failure
-	switch {
-	case err == nil:
-		p.listener = listener
-		return
-	case errors.As(err, &fail):
-		p.startErr = fmt.Errorf("%w: %v", ErrStart, fail)
-	case ctx.Err() != nil:
-		p.startErr = fmt.Errorf("%w: helper did not finish: %v", ErrStart, ctx.Err())
-	default:
-		p.startErr = fmt.Errorf("%w: %v", ErrStart, err)
+	var o outcome
+	err := readOutcome(ctl, &o)
+	stop()
+	if err != nil {
+		// The deadline, or an unreadable message: end the helper, then read on to the end, for
+		// a pidfd the program's process may have sent meanwhile (and must not be lost with the
+		// socket). The helper's death, and the child's exec or exit, bring the end soon.
+		p.Kill()
+		ctl.SetReadDeadline(time.Time{})
+		readOutcome(ctl, &o)
 	}
+	if o.program == nil && o.pid > 0 && handsOver {
+		// The program's process failed before it could send its pidfd; it is the daemon's
+		// child, not reaped, so its pid still names it.
+		if fd, perr := unix.PidfdOpen(o.pid, 0); perr == nil {
+			o.program, _ = pollable(fd, "pidfd")
+		}
+	}
+	if o.program != nil {
+		p.takeProgram(o.program, o.pid)
+	}
+	switch {
+	case o.failure != nil:
+		p.startErr = fmt.Errorf("%w: %v", ErrStart, o.failure)
+	case err != nil && ctx.Err() != nil:
+		p.startErr = fmt.Errorf("%w: helper did not finish: %v", ErrStart, ctx.Err())
+	case err != nil:
+		p.startErr = fmt.Errorf("%w: %v", ErrStart, err)
+	case handsOver && (!o.started || o.program == nil):
+		p.startErr = fmt.Errorf("%w: the helper ended before it started the program", ErrStart)
+	default:
+		p.listener = o.listener
+		return
+	}
+	o.closeListener()
 	p.Kill()
 }

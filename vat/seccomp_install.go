@@ -23,7 +23,8 @@ func installFilter(prog []unix.SockFilter, logMode bool) (int, error) {
 	return int(r), nil
 }
 
-// seccomp installs the request's filter, sending the listener to the daemon in log mode.
+// seccomp installs the request's filter, sending the listener to the daemon in log mode; where
+// the helper hands over, it only decodes it.
 func (h *helper) seccomp() error {
 	if h.req.Seccomp == nil {
 		return nil
@@ -34,6 +35,10 @@ func (h *helper) seccomp() error {
 	}
 	if len(prog) == 0 || len(prog) > 4096 {
 		return fmt.Errorf("a filter of %d instructions", len(prog))
+	}
+	if handsOver {
+		h.filter = prog // the program's process loads it, in spawnProgram
+		return nil
 	}
 	fd, err := installFilter(prog, h.req.Seccomp.Log)
 	if err != nil || !h.req.Seccomp.Log {

@@ -256,6 +256,7 @@ func (s *Spawner) launch(ctx context.Context, h *helperProc, spec Spec) (*Proces
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}
 	fds := s.requestFDs(spec, h.rpcChild, null, progFD)
+	h.p.launching()
 	ctl, err := s.send(h.ctl, req, fds)
 	null.Close()
 	unix.Close(h.rpcChild)
@@ -263,7 +264,7 @@ func (s *Spawner) launch(ctx context.Context, h *helperProc, spec Spec) (*Proces
 		unix.Close(progFD)
 	}
 	if err != nil {
-		h.p.Kill()
+		h.p.abandon(err)
 		<-h.p.Done()
 		h.p.conn.Close()
 		return nil, err
@@ -289,7 +290,7 @@ func (s *Spawner) place(p *Process) error {
 	if s.cgroups == nil {
 		return nil
 	}
-	g, err := s.cgroups.create(vatDirName(p.pid, time.Now()))
+	g, err := s.cgroups.create(vatDirName(p.Pid(), time.Now()))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStart, err)
 	}
@@ -297,7 +298,7 @@ func (s *Spawner) place(p *Process) error {
 		g.remove()
 		return fmt.Errorf("%w: the helper exited before it was placed in its cgroup", ErrStart)
 	}
-	if err := g.add(p.pid); err != nil {
+	if err := g.add(p.Pid()); err != nil {
 		return fmt.Errorf("%w: %v", ErrStart, err)
 	}
 	return nil
@@ -422,6 +423,9 @@ func (s *Spawner) sysProcAttr(hostID uint32, pidfd *int) *syscall.SysProcAttr {
 		syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS)
 	if s.opts.NoNetNS {
 		flags &^= syscall.CLONE_NEWNET
+	}
+	if handsOver {
+		flags &^= syscall.CLONE_NEWPID // the helper makes the program's (pidNamespace)
 	}
 	attr := &syscall.SysProcAttr{
 		Cloneflags: flags,
