@@ -13,6 +13,7 @@ import (
 // v1 puts each vat in its own cgroup of the memory, pids, cpu and cpuacct hierarchies.
 type v1 struct {
 	bases map[string]string // controller -> <mount><self path>/factoryd
+	memsw bool              // swap accounting: memory.memsw.limit_in_bytes exists
 }
 
 var v1Controllers = []string{"memory", "pids", "cpu", "cpuacct"}
@@ -35,6 +36,8 @@ func newV1(mounts []mount, self map[string]string) (*v1, error) {
 		}
 		d.bases[c] = base
 	}
+	_, err := os.Stat(filepath.Join(d.bases["memory"], "memory.memsw.limit_in_bytes"))
+	d.memsw = err == nil
 	return d, nil
 }
 
@@ -53,11 +56,12 @@ func (d *v1) close() {
 }
 
 type v1Group struct {
-	dirs map[string]string
+	dirs  map[string]string
+	memsw bool
 }
 
 func (d *v1) create(name string) (cgroup, error) {
-	g := &v1Group{dirs: map[string]string{}}
+	g := &v1Group{dirs: map[string]string{}, memsw: d.memsw}
 	for c, base := range d.bases {
 		dir, err := makeVatDir(base, name)
 		if err != nil {
@@ -76,7 +80,7 @@ func (g *v1Group) setLimits(lim Limits) error {
 			return err
 		}
 		// With swap accounting, the same bound on memory and swap together: no escape to swap.
-		if _, err := os.Stat(filepath.Join(g.dirs["memory"], "memory.memsw.limit_in_bytes")); err == nil {
+		if g.memsw {
 			if err := writeFile(g.dirs["memory"], "memory.memsw.limit_in_bytes", mem); err != nil {
 				return err
 			}
@@ -88,9 +92,7 @@ func (g *v1Group) setLimits(lim Limits) error {
 		}
 	}
 	if lim.CPUMillicores > 0 {
-		if err := writeFile(g.dirs["cpu"], "cpu.cfs_period_us", strconv.Itoa(cpuPeriodMicros)); err != nil {
-			return err
-		}
+		// A new cgroup's period is the kernel's default, cpuPeriodMicros (100 ms).
 		return writeFile(g.dirs["cpu"], "cpu.cfs_quota_us", strconv.FormatUint(cpuQuotaMicros(lim.CPUMillicores), 10))
 	}
 	return nil
