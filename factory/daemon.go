@@ -111,6 +111,9 @@ func New(logger hclog.Logger, st *store.Store, opts *Options) (*Daemon, error) {
 		logger = hclog.NewNullLogger()
 	}
 	o := opts.withDefaults()
+	if err := checkLimits(o.DefaultLimits, o.MaxLimits); err != nil {
+		return nil, err
+	}
 	reg, err := loadRegistry(st)
 	if err != nil {
 		return nil, err
@@ -125,6 +128,18 @@ func New(logger hclog.Logger, st *store.Store, opts *Options) (*Daemon, error) {
 	}
 	return &Daemon{log: logger, st: st, opts: o, reg: reg, vats: vats, peers: peers, billingStop: make(chan struct{}),
 		instances: map[string]*Instance{}, conns: map[*rpc.Conn]struct{}{}, connsOf: map[uint32]int{}}, nil
+}
+
+// checkLimits refuses, at start, operator limits no instance could start under, rather than
+// failing every create.
+func checkLimits(def, max vat.Limits) error {
+	if err := def.Validate(); err != nil {
+		return fmt.Errorf("default limits: %w", err)
+	}
+	if err := max.Validate(); err != nil {
+		return fmt.Errorf("maximum limits: %w", err)
+	}
+	return nil
 }
 
 // Run serves clients on ln until ctx is cancelled, then stops accepting, ends every instance

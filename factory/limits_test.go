@@ -8,6 +8,7 @@ import (
 
 	"github.com/factoryd/factoryd/audit"
 	"github.com/factoryd/factoryd/client"
+	"github.com/factoryd/factoryd/store"
 	"github.com/factoryd/factoryd/vat"
 )
 
@@ -68,4 +69,18 @@ func TestLimitKillReportsReasonToRequestorOnly(t *testing.T) {
 
 	_, err = r.Create(ctx, &client.CreateOptions{Limits: client.Limits{MemoryBytes: 1 << 20}})
 	assert.ErrorIs(t, err, client.ErrInvalid, "below the minimum a vat needs")
+}
+
+// Operator limits no instance could start under stop the daemon at start, not every create.
+func TestOperatorLimitsBelowTheMinimumAreRefused(t *testing.T) {
+	for _, o := range []Options{
+		{DefaultLimits: vat.Limits{Pids: 8}},
+		{MaxLimits: vat.Limits{MemoryBytes: 1 << 20}},
+	} {
+		st, err := store.Open(t.TempDir(), nil)
+		require.NoError(t, err)
+		_, err = New(nil, st, &o)
+		assert.ErrorIs(t, err, vat.ErrInvalidPolicy)
+		st.Close()
+	}
 }

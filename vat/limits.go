@@ -23,7 +23,9 @@ const minPids = 16
 
 func (l Limits) needsCgroup() bool { return l.MemoryBytes > 0 || l.Pids > 0 || l.CPUMillicores > 0 }
 
-func (l Limits) validate() error {
+// Validate refuses limits below what a vat needs to start: a memory limit under 16 MiB, a
+// process limit under 16, a CPU share under 10 millicores. Zero (no limit) is valid.
+func (l Limits) Validate() error {
 	if l.MemoryBytes > 0 && l.MemoryBytes < minMemory {
 		return fmt.Errorf("%w: memory limit %s is below the minimum of %s", ErrInvalidPolicy, Bytes(l.MemoryBytes), Bytes(minMemory))
 	}

@@ -325,7 +325,7 @@ func (s *Spawner) request(spec Spec, progFD *int) (*request, error) {
 	if err := CheckSyscalls(spec.Syscalls); err != nil {
 		return nil, err
 	}
-	if err := spec.Limits.validate(); err != nil {
+	if err := spec.Limits.Validate(); err != nil {
 		return nil, err
 	}
 	req := &request{
