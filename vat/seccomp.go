@@ -113,7 +113,9 @@ func filter(extra []string, logMode bool) ([]unix.SockFilter, error) {
 }
 
 // rule decides one syscall: its block of instructions, which starts with the accumulator
-// holding the syscall number and either returns or falls through (not this syscall).
+// holding the syscall number and either returns or falls through (not this syscall). A rule
+// with no block allows its syscall whatever the arguments: one jump to its leaf's shared
+// "allow".
 type rule struct {
 	nr    uintptr
 	block func(a *asm)
@@ -125,7 +127,7 @@ type rule struct {
 func rulesFor(allow []uintptr, declared []string) []rule {
 	var out []rule
 	for _, nr := range allow {
-		out = append(out, rule{nr, func(a *asm) { a.allow(nr) }})
+		out = append(out, rule{nr: nr})
 	}
 	out = append(out, specialRules(declared)...)
 	sort.Slice(out, func(i, j int) bool { return out[i].nr < out[j].nr })
@@ -137,13 +139,13 @@ const leafRules = 6
 
 // tree emits a balanced decision tree over rules (sorted by number): each inner node tests
 // "number >= pivot" and jumps over its left subtree; each leaf tests its few rules and then
-// denies. A syscall costs a handful of comparisons, not one per rule.
+// denies. A syscall costs a handful of comparisons, not one per rule. The filter is short too
+// (each unconditional rule is one instruction), which matters because the kernel checks,
+// translates and JIT-compiles it at every vat's start: loading the default filter took 117 µs
+// here at 239 instructions, 85 µs at 184, against ≈ 35 µs for a filter of one instruction.
 func (a *asm) tree(rules []rule) error {
 	if len(rules) <= leafRules {
-		for _, r := range rules {
-			r.block(a)
-		}
-		a.ret(a.deny)
+		a.leaf(rules)
 		return nil
 	}
 	mid := len(rules) / 2
@@ -157,6 +159,29 @@ func (a *asm) tree(rules []rule) error {
 	a.jump(unix.BPF_JMP|unix.BPF_JGE|unix.BPF_K, uint32(rules[mid].nr), uint8(len(left.prog)), 0)
 	a.prog = append(a.prog, left.prog...)
 	return a.tree(rules[mid:])
+}
+
+// leaf emits rules one after another, then "deny" and, if an unconditional rule jumps to it,
+// "allow".
+func (a *asm) leaf(rules []rule) {
+	var jumps []int // unconditional rules, whose jump to "allow" is set once its place is known
+	for _, r := range rules {
+		if r.block != nil {
+			r.block(a)
+			continue
+		}
+		jumps = append(jumps, len(a.prog))
+		a.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, uint32(r.nr), 0, 0)
+	}
+	a.ret(a.deny)
+	if len(jumps) == 0 {
+		return
+	}
+	allow := len(a.prog)
+	a.ret(actAllow)
+	for _, i := range jumps {
+		a.prog[i].Jt = uint8(allow - i - 1) // a leaf is a few dozen instructions at most
+	}
 }
 
 // allowed lists the syscalls allowed without condition, sorted, known on this machine.

@@ -247,3 +247,29 @@ func TestWarmRequestHasEveryField(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, prog, 1)
 }
+
+// Every syscall number the kernel could see gets the allowlist's answer: allowed when it is in
+// the base list or declared, refused otherwise (the checked syscalls, whose answer depends on
+// their arguments, are TestFilterDecisions').
+func TestFilterDecidesEveryNumber(t *testing.T) {
+	for _, extra := range [][]string{nil, {"openat", "socket", "bind"}} {
+		prog, err := filter(extra, false)
+		require.NoError(t, err)
+		allow := allowed(extra)
+		checked := map[uintptr]bool{}
+		for _, r := range specialRules(extra) {
+			checked[r.nr] = true
+		}
+		for nr := uintptr(0); nr < 1024; nr++ {
+			if checked[nr] {
+				continue
+			}
+			want := uint32(actEPERM)
+			if slices.Contains(allow, nr) {
+				want = actAllow
+			}
+			d := seccompData{nr: nr, arch: auditArch}
+			require.Equal(t, want, run(t, prog, d), "syscall %d with %v declared", nr, extra)
+		}
+	}
+}
