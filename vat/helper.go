@@ -277,7 +277,8 @@ type childFailure struct {
 	errno unix.Errno
 }
 
-func (c *childFailure) Error() string { return c.step + ": " + c.errno.Error() }
+// Error is the errno alone: the failure message names the step already.
+func (c *childFailure) Error() string { return c.errno.Error() }
 
 func (h *helper) env() []string {
 	if h.req.Env == nil {

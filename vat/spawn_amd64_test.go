@@ -120,3 +120,28 @@ func TestExecFailureInTheChild(t *testing.T) {
 	assert.Equal(t, ExitStatus{Code: 127}, p.Status(), "the program's process, not the helper, is the vat")
 	assert.Equal(t, before, children(t))
 }
+
+// A program file still open for writing (ETXTBSY) is retried until it is closed.
+func TestExecWaitsForTheProgramToBeClosed(t *testing.T) {
+	s := newSpawnerWith(t, noPool)
+	prog := filepath.Join(t.TempDir(), "probe")
+	b, err := os.ReadFile(probePath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(prog, b, 0o755))
+	w, err := os.OpenFile(prog, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	closed := time.AfterFunc(50*time.Millisecond, func() { w.Close() })
+	defer closed.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	p, err := s.Spawn(ctx, Spec{Program: prog})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Kill(); <-p.Done(); p.Conn().Close() })
+	require.NoError(t, p.WaitStarted(ctx))
+	assert.GreaterOrEqual(t, time.Since(start), 40*time.Millisecond, "the exec waited for the writer")
+	buf := make([]byte, 1)
+	p.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = p.Conn().Read(buf)
+	assert.NoError(t, err, "the program runs and reports")
+}
