@@ -92,7 +92,14 @@ type Vat struct {
 	Processes   uint64   `json:"processes,omitempty"`
 	// Cgroups picks the hierarchy for limits: "" (detect), "v1", "v2" or "off".
 	Cgroups string `json:"cgroups,omitempty"`
+	// Pool is how many helpers wait, namespaces and cgroup made, for instances to start: 0 for
+	// the default (4), -1 for none, at most MaxPool.
+	Pool int `json:"pool,omitempty"`
 }
+
+// MaxPool bounds vat.pool: each waiting helper holds its namespaces, a cgroup, two host ids
+// and about 1.5 MB of memory of its own.
+const MaxPool = 256
 
 // Duration is a time.Duration written as a Go duration string ("10s").
 type Duration time.Duration
@@ -159,6 +166,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxStartTimeout != 0 && c.StartTimeout > c.MaxStartTimeout {
 		return fmt.Errorf("%w: start_timeout is above max_start_timeout", ErrInvalid)
+	}
+	if c.Vat.Pool < -1 || c.Vat.Pool > MaxPool {
+		return fmt.Errorf("%w: vat.pool %d (want -1 for none, 0 for the default, or up to %d)", ErrInvalid, c.Vat.Pool, MaxPool)
 	}
 	switch c.Vat.Cgroups {
 	case "", "v1", "v2", "off":

@@ -130,3 +130,16 @@ func TestLimitsConfig(t *testing.T) {
 	_, err = Parse([]byte(`{"version":1,"limits":{"default":{"memory":"huge"}}}`))
 	assert.ErrorContains(t, err, "size")
 }
+
+func TestVatPoolConfig(t *testing.T) {
+	c, err := Parse([]byte(`{"version":1,"vat":{"pool":16}}`))
+	require.NoError(t, err)
+	assert.Equal(t, 16, c.Vat.Pool)
+	c, err = Parse([]byte(`{"version":1,"vat":{"pool":-1}}`))
+	require.NoError(t, err)
+	assert.Equal(t, -1, c.Vat.Pool, "no pool")
+	for _, bad := range []string{`-2`, `257`} {
+		_, err = Parse([]byte(`{"version":1,"vat":{"pool":` + bad + `}}`))
+		assert.ErrorContains(t, err, "vat.pool", bad)
+	}
+}

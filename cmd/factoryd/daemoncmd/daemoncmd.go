@@ -123,7 +123,7 @@ func factoryOptions(c *config.Config) *factory.Options {
 		Vat: &vat.Options{
 			HostIDBase: c.Vat.HostIDBase, HostIDCount: c.Vat.HostIDCount, Hostname: c.Vat.Hostname,
 			Env: c.Vat.Env, OpenFiles: c.Vat.OpenFiles, Processes: c.Vat.Processes,
-			Cgroups: vat.CgroupMode(c.Vat.Cgroups),
+			Cgroups: vat.CgroupMode(c.Vat.Cgroups), Pool: c.Vat.Pool,
 		},
 		Billing: factory.BillingOptions{DefaultPeriod: time.Duration(c.Billing.DefaultPeriod),
 			Bounds: billing.Bounds{MinPeriod: time.Duration(c.Billing.MinPeriod), MaxPeriod: time.Duration(c.Billing.MaxPeriod),

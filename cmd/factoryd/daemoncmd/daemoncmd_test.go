@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/factoryd/factoryd/config"
 	"github.com/factoryd/factoryd/vat"
 )
 
@@ -80,4 +81,17 @@ func TestListenReplacesOnlyStaleSockets(t *testing.T) {
 	ln, err = listen(path)
 	require.NoError(t, err, "a stale socket is replaced")
 	ln.Close()
+}
+
+// The config's vat and limits sections reach the daemon's options.
+func TestConfigReachesTheDaemon(t *testing.T) {
+	cfg, err := config.Parse([]byte(`{"version":1,"limits":{"default":{"memory":"64MiB","pids":32,"cpu":0.5}},
+		"vat":{"pool":-1,"cgroups":"off","hostname":"h","open_files":32}}`))
+	require.NoError(t, err)
+	o := factoryOptions(cfg)
+	assert.Equal(t, vat.Limits{MemoryBytes: 64 << 20, Pids: 32, CPUMillicores: 500}, o.DefaultLimits)
+	assert.Equal(t, -1, o.Vat.Pool)
+	assert.Equal(t, vat.CgroupMode("off"), o.Vat.Cgroups)
+	assert.Equal(t, "h", o.Vat.Hostname)
+	assert.Equal(t, uint64(32), o.Vat.OpenFiles)
 }
