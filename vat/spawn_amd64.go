@@ -1,7 +1,6 @@
 package vat
 
 import (
-	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -111,16 +110,12 @@ func spawn(ctl int, path string, argv, env []string, prog []unix.SockFilter, log
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 	pid, errno := spawnProgram(a)
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	runtime.KeepAlive(a)
 	if errno != 0 {
 		return spawned{}, unix.Errno(errno)
 	}
 	s := spawned{pid: pid, listener: -1}
 	if a.step != 0 {
 		s.step, s.errno = childSteps[min(a.step, uint64(len(childSteps)-1))], unix.Errno(a.errno)
-		if s.step == "" {
-			s.step = "spawn"
-		}
 	} else if a.fprog != nil && logMode {
 		s.listener = int(a.listener)
 	}
